@@ -1,0 +1,150 @@
+# nixfleet.containers: developer and CI entry points.
+# The README documents two commands, `make demo` and `make test`; both run as root on a fresh
+# Debian 12 machine from a fresh clone and install what they need (`make deps`).
+# NIXFLEET_LAB_ID (a digit, default 0) selects which lab labctl drives; it passes through.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+COLLECTION := nixfleet.containers
+PYTHON ?= python3
+
+VENV := $(REPO)/.venv
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.requirements.stamp
+BUILD := $(REPO)/.build
+TREE_LINK := $(BUILD)/ansible_collections/nixfleet/containers
+SANITY_TREE := $(BUILD)/sanity/ansible_collections/nixfleet/containers
+# ansible-test keeps its venvs and the get-pip cache under ~/.ansible/test: use our own HOME.
+TEST_HOME := $(BUILD)/home
+DIST := $(BUILD)/dist
+INSTALLED := $(BUILD)/installed
+LABCTL := $(REPO)/tests/lab/labctl
+
+# The venv's tools first, so `#!/usr/bin/env python` scripts and ansible-test find them.
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Lazily expanded: the venv exists by the time a recipe needs it.
+PYVER = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+# `labctl down` if labctl exists (it is optional while the lab is being written).
+LAB_DOWN = if [ -x $(LABCTL) ]; then $(LABCTL) down || echo "make: labctl down failed" >&2; fi
+
+ANSIBLE_TEST = cd $(SANITY_TREE) && HOME=$(TEST_HOME) ANSIBLE_TEST_CONTENT_ROOT=$(SANITY_TREE) \
+	$(BIN)/ansible-test
+
+.PHONY: help deps system-deps venv tree sanity-tree sanity units lint build-check unit \
+	integration test demo clean
+
+help:
+	@echo "make test   - every gate: sanity, units, lint, build-check and pytest (unit + integration)"
+	@echo "make demo   - bring the lab up, run playbooks/demo.yml twice (2nd: changed=0), lab down"
+	@echo "              (KEEP_LAB=1 leaves the lab up)"
+	@echo "parts: deps tree sanity units lint build-check unit integration clean"
+
+# ---- dependencies -------------------------------------------------------------------------
+
+deps: system-deps venv
+
+system-deps:
+	@$(REPO)/tools/install-system-deps $(REPO)/bindep.txt
+
+venv: $(VENV_STAMP)
+
+# Installed in place when a requirements file changes (the stamp is older than it);
+# a venv whose interpreter is gone is created anew.
+$(VENV_STAMP): $(REPO)/requirements-dev.txt $(REPO)/requirements.txt
+	@if ! $(BIN)/python -c '' 2>/dev/null; then \
+		echo "make: creating $(VENV)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
+	@echo "make: installing requirements-dev.txt into $(VENV)"
+	@$(BIN)/python -m pip install -q -r $(REPO)/requirements-dev.txt
+	@touch $@
+
+# ---- collection trees ---------------------------------------------------------------------
+
+# pytest (pythonpath = .build) and ansible-playbook (collections_path = .build) see the
+# collection through this symlink.
+tree:
+	@mkdir -p $(dir $(TREE_LINK))
+	@if [ "$$(readlink $(TREE_LINK) 2>/dev/null)" != "../../.." ]; then \
+		rm -rf $(TREE_LINK); ln -s ../../.. $(TREE_LINK); fi
+
+# ansible-test resolves the real cwd, so it gets a copy (tracked + untracked-unignored files);
+# build-check builds the artifact from the same copy.
+sanity-tree: venv
+	@$(BIN)/python $(REPO)/tools/sync-tree $(REPO) $(SANITY_TREE)
+	@HOME=$(TEST_HOME) $(BIN)/python $(REPO)/tools/ansible-test-offline-pip >/dev/null
+
+# ---- gates --------------------------------------------------------------------------------
+
+sanity: sanity-tree
+	$(ANSIBLE_TEST) sanity --local --python $(PYVER) --color no
+
+units: sanity-tree
+	@if [ -d $(SANITY_TREE)/tests/unit ]; then \
+		$(ANSIBLE_TEST) units --venv --python $(PYVER) --color no; \
+	else echo "make: no tests/unit, ansible-test units has nothing to run" >&2; exit 1; fi
+
+# ansible-test's shellcheck sanity test only looks at *.sh; shell scripts named otherwise
+# (.ci/run, tools/*) are checked here.
+lint: venv tree
+	cd $(REPO) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/ansible-lint
+	@cd $(REPO) && scripts=(); \
+	while IFS= read -r -d '' f; do \
+		[[ -f $$f && $$f != *.sh ]] || continue; \
+		IFS= read -r first < "$$f" || true; \
+		[[ $$first =~ ^\#!(/usr/bin/env\ (ba)?sh|/bin/(ba)?sh) ]] && scripts+=("$$f"); \
+	done < <(git ls-files -z -co --exclude-standard); \
+	if (( $${#scripts[@]} )); then echo "shellcheck $${scripts[*]}"; shellcheck "$${scripts[@]}"; fi
+	cd $(REPO) && $(BIN)/yamllint --strict .
+	cd $(REPO) && $(BIN)/antsibull-changelog lint
+	cd $(REPO) && $(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+# Build the artifact from the clean copy (what a fresh clone holds, no lab state), install it
+# into an empty path, render every plugin's docs from there.
+build-check: sanity-tree
+	@rm -rf $(DIST) $(INSTALLED)
+	cd $(SANITY_TREE) && $(BIN)/ansible-galaxy collection build --output-path $(DIST) --force
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) $(BIN)/ansible-galaxy collection install --offline --force -p $(INSTALLED) $(DIST)/nixfleet-containers-*.tar.gz
+	cd $(DIST) && ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+		$(BIN)/python $(REPO)/tools/doc-check $(INSTALLED)/ansible_collections/nixfleet/containers $(COLLECTION)
+
+# ---- pytest -------------------------------------------------------------------------------
+
+unit: venv tree
+	cd $(REPO) && $(BIN)/python -m pytest tests/unit
+
+integration: deps tree
+	@cd $(REPO) && trap '$(LAB_DOWN)' EXIT && $(BIN)/python -m pytest tests/integration
+
+# Every gate runs even when an earlier one fails (one run reports everything); unit and
+# integration tests run in ONE pytest session so its summary counts all of them (pytest's
+# exit 5, "no tests ran", is a failure); the lab is always taken down.
+test: deps tree
+	@cd $(REPO) && trap '$(LAB_DOWN)' EXIT; \
+	MAKE="$(MAKE)" PYTEST="$(BIN)/python -m pytest" $(REPO)/tools/run-gates sanity units lint build-check
+
+# ---- demo ---------------------------------------------------------------------------------
+
+DEMO_LOG := $(BUILD)/demo
+DEMO_PLAYBOOK ?= playbooks/demo.yml
+
+demo: deps tree
+	@if [ ! -x $(LABCTL) ]; then echo "make demo: $(LABCTL) is missing" >&2; exit 1; fi
+	@mkdir -p $(DEMO_LOG)
+	@cd $(REPO) && trap 'if [ "$${KEEP_LAB:-0}" != 1 ]; then $(LAB_DOWN); else echo "make demo: lab left up (KEEP_LAB=1)"; fi' EXIT; \
+	$(LABCTL) up >/dev/null; \
+	inventory=$$($(LABCTL) inventory); \
+	export ANSIBLE_CONFIG=$$(dirname "$$inventory")/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$(BUILD); \
+	echo "make demo: first run"; \
+	$(BIN)/ansible-playbook -i "$$inventory" $(DEMO_PLAYBOOK) | tee $(DEMO_LOG)/run1.log; \
+	echo "make demo: second run (must report changed=0)"; \
+	$(BIN)/ansible-playbook -i "$$inventory" $(DEMO_PLAYBOOK) | tee $(DEMO_LOG)/run2.log; \
+	$(BIN)/python $(REPO)/tools/check-recap --unchanged $(DEMO_LOG)/run2.log
+
+clean:
+	@$(LAB_DOWN)
+	rm -rf $(BUILD) $(REPO)/tests/output

@@ -1,0 +1,480 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The nixos_container module's work: options -> desired state -> plan -> commands.
+
+This module_util is PRIVATE to the collection: it may change without notice.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+
+from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import (
+    allocate_pair,
+    collect_used_ipv4,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
+    conf_from_options,
+    conf_values_error,
+    options_from_conf,
+    parse_conf,
+    render_conf,
+    CONF_OPTION_NAMES,
+    KNOWN_KEYS,
+    NETWORK_OPTION_NAMES,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
+    nix_parse_error,
+    render_configuration_nix,
+    render_settings_body,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._paths import LOCK_PATH, Layout
+from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan
+from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
+    read_container,
+    with_unit_state,
+)
+
+# Serialises this collection's mutating runs on one host (allocation, create, conf writes).
+# nixos-container create takes LOCK_PATH itself, so we cannot hold that one across create.
+MODULE_LOCK_PATH = '/run/lock/nixfleet-containers'
+SEARCH_DIRS = ['/run/current-system/sw/bin', '/run/wrappers/bin']
+GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
+CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS, ('settings', 'config_file'), ('settings', 'flake'),
+                                ('settings', 'system_path')]
+
+
+def container_argument_spec():
+    return dict(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='started', choices=['absent', 'present', 'started', 'stopped']),
+        restart=dict(type='bool', default=False),
+        recreate=dict(type='bool', default=False),
+        rollback=dict(type='bool', default=False),
+        rebuild=dict(type='bool', default=False),
+        config=dict(type='str'),
+        config_file=dict(type='path'),
+        flake=dict(type='str'),
+        system_path=dict(type='path'),
+        settings=dict(type='dict'),
+        nixos_path=dict(type='path'),
+        auto_start=dict(type='bool'),
+        private_network=dict(type='bool', default=True),
+        host_address=dict(type='str'),
+        local_address=dict(type='str'),
+        host_address6=dict(type='str'),
+        local_address6=dict(type='str'),
+        local_mac_address=dict(type='str'),
+        host_bridge=dict(type='str'),
+        forward_ports=dict(type='list', elements='dict', options=dict(
+            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
+            host_port=dict(type='int', required=True),
+            container_port=dict(type='int'),
+        )),
+        bind_mounts=dict(type='list', elements='dict', options=dict(
+            mount_point=dict(type='str', required=True),
+            host_path=dict(type='str'),
+            read_only=dict(type='bool', default=True),
+        )),
+        ephemeral=dict(type='bool'),
+        tmpfs=dict(type='list', elements='str'),
+        enable_tun=dict(type='bool'),
+        additional_capabilities=dict(type='list', elements='str'),
+        extra_flags=dict(type='list', elements='str'),
+        private_users=dict(type='str'),
+        start_timeout=dict(type='int', default=120),
+        nixos_container_bin=dict(type='path'),
+    )
+
+
+def split_flake(flake):
+    """``REF#ATTR`` -> (REF, ATTR); the CLI's split (facts §1.2 step 6), attr default container."""
+    ref, sep, attr = flake.rpartition('#')
+    if sep and attr and '"' not in attr:
+        return ref, attr
+    return flake, 'container'
+
+
+class FileLock(object):
+    """An exclusive flock on a path, as nixos-container create takes it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.handle = None
+
+    def __enter__(self):
+        self.handle = open(self.path, 'a')
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+        self.handle = None
+
+
+def write_file_atomically(path, text, mode=0o644):
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class ContainerManager(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.name = self.params['name']
+        self.runner = None
+        self.layout = None
+        self.result = dict(changed=False, actions=[])
+
+    # plumbing ---------------------------------------------------------------------------
+    def _run(self, argv, data=None):
+        return self.module.run_command(argv, data=data)
+
+    def _bin(self, name, required=True):
+        path = self.module.get_bin_path(name, required=False, opt_dirs=SEARCH_DIRS)
+        if required and not path:
+            raise ValueError(_MISSING_BINARY.get(name, '%s was not found on the host') % name)
+        return path
+
+    def partial_result(self):
+        result = dict(self.result)
+        result['changed'] = bool(result.get('actions'))
+        return result
+
+    # the run ------------------------------------------------------------------------------
+    def run(self):
+        self._validate_name()
+        self.layout = Layout.detect()
+        self.runner = Runner(
+            self._run,
+            nixos_container=self.params['nixos_container_bin'] or self._bin('nixos-container'),
+            systemctl=self._bin('systemctl'),
+            nix_env=self._bin('nix-env', required=False) or 'nix-env',
+        )
+        self.result['actions'] = self.runner.actions
+        if self.module.check_mode:
+            return self._plan_and_apply()
+        with FileLock(MODULE_LOCK_PATH):
+            return self._plan_and_apply()
+
+    def _plan_and_apply(self):
+        current = self._read()
+        desired = self._desired(current)
+        plan = make_plan(current, desired)
+        self.result.update(action=plan.action, reasons=plan.reasons, plan=plan.as_dict(),
+                           container=public_facts(current))
+        if current:
+            self.result['generation_before'] = current.get('generation')
+        if self.module._diff:
+            self.result['diff'] = self._diff(current, desired, plan)
+        if self.module.check_mode or not plan.changes:
+            self.result['changed'] = plan.changes
+            return self.result
+        self._execute(plan, current, desired)
+        after = self._read()
+        self.result['container'] = public_facts(after)
+        if after:
+            self.result['generation_after'] = after.get('generation')
+        self.result['changed'] = self._really_changed(plan, current, after)
+        return self.result
+
+    def _really_changed(self, plan, before, after):
+        # A forced rebuild that produced the same system changed nothing (facts §1.3.2:
+        # update always rebuilds; Nix makes no new generation for the same store path).
+        if plan.reasons == ['rebuild requested'] and before and after:
+            return before.get('system_path') != after.get('system_path')
+        return True
+
+    # reading ------------------------------------------------------------------------------
+    def _read(self):
+        container = read_container(self.layout, self.name)
+        if container is None:
+            return None
+        units = self.runner.show_units([self.name])
+        return with_unit_state(container, units.get(self.name))
+
+    # desired state -----------------------------------------------------------------------
+    def _validate_name(self):
+        error = container_name_error(self.name)
+        if error:
+            raise ValueError('name: %s' % error)
+
+    def _desired(self, current):
+        p = self.params
+        desired = dict(state=p['state'], restart=p['restart'], recreate=p['recreate'],
+                       rollback=p['rollback'], rebuild=p['rebuild'])
+        if p['state'] == 'absent':
+            desired['conf'] = current['conf'] if current else {}
+            return desired
+        options = options_from_conf(current['conf']) if current else {}
+        for key in CONF_OPTION_NAMES:
+            if p.get(key) is not None:
+                options[key] = p[key]
+        if not options.get('private_network'):
+            # Host network: the conf carries no network settings (facts §2.3).
+            for key in NETWORK_OPTION_NAMES:
+                if p.get(key) is None:
+                    options[key] = None
+        self._apply_guest_choice(options, desired)
+        self._allocate_addresses(options, current)
+        conf = conf_from_options(options)
+        error = conf_values_error(conf)
+        if error:
+            raise ValueError(error)
+        desired['conf'] = _with_kept_keys(conf, current['conf'] if current else {})
+        desired['options'] = options
+        self._check_nix(desired)
+        return desired
+
+    def _apply_guest_choice(self, options, desired):
+        p = self.params
+        chosen = [k for k in GUEST_OPTIONS if p[k]] + (['settings'] if p['settings'] else [])
+        if chosen and not p['flake']:
+            options['flake'] = None
+            options['flake_attr'] = None
+        if p['flake']:
+            options['flake'], options['flake_attr'] = split_flake(p['flake'])
+        if p['config'] or p['settings']:
+            parts = [p['config'].strip('\n')] if p['config'] else []
+            if p['settings']:
+                parts.append(render_settings_body(p['settings']))
+            desired['extra'] = '\n'.join(parts)
+        elif p['config_file']:
+            path = p['config_file']
+            if not os.path.isabs(path) or not os.path.isfile(path):
+                raise ValueError('config_file: %s is not an existing absolute path on the host' % path)
+            with open(path, 'rb') as f:
+                content = f.read()
+            desired['extra'] = 'imports = [ %s ];' % path
+            desired['config_file_text'] = content.decode('utf-8', 'replace')
+            desired['config_digest'] = hashlib.sha256(content).hexdigest()
+        elif p['system_path']:
+            if not os.path.isdir(p['system_path']):
+                raise ValueError('system_path: %s does not exist on the host' % p['system_path'])
+            desired['system_path'] = p['system_path']
+
+    def _allocate_addresses(self, options, current):
+        if not options.get('private_network', True) or options.get('host_bridge'):
+            return
+        if options.get('host_address') or options.get('local_address') or options.get('host_address6'):
+            return
+        confs = [parse_conf(_read(self.layout.conf_path(n)) or '') for n in self.layout.list_names()
+                 if n != self.name]
+        used = collect_used_ipv4(confs, live=self._live_ipv4())
+        options['host_address'], options['local_address'] = (str(a) for a in allocate_pair(used))
+
+    def _live_ipv4(self):
+        ip = self._bin('ip', required=False)
+        if not ip:
+            return []
+        found = []
+        rc, out, err = self._run([ip, '-j', '-4', 'addr', 'show'])
+        if rc == 0 and out.strip():
+            for link in json.loads(out):
+                found += [a['local'] for a in link.get('addr_info', []) if a.get('local')]
+        rc, out, err = self._run([ip, '-j', '-4', 'route', 'show', 'table', 'all'])
+        if rc == 0 and out.strip():
+            found += [r['dst'] for r in json.loads(out) if r.get('dst', 'default') not in ('default',)]
+        return found
+
+    def _check_nix(self, desired):
+        texts = []
+        if desired.get('extra') is not None:
+            texts.append(('config', render_configuration_nix(self.name, desired['extra'])))
+        if desired.get('config_file_text') is not None:
+            texts.append(('config_file', desired['config_file_text']))
+        if not texts:
+            return
+        nix_instantiate = self._bin('nix-instantiate', required=False)
+        if not nix_instantiate:
+            self.module.warn('nix-instantiate was not found on the host: the Nix syntax was not checked')
+            return
+
+        def run(argv, data):
+            return self._run([nix_instantiate] + list(argv[1:]), data=data)
+
+        for what, text in texts:
+            error = nix_parse_error(text, run)
+            if error:
+                raise ValueError('%s: the Nix text does not parse: %s' % (what, error))
+
+    # diff ---------------------------------------------------------------------------------
+    def _diff(self, current, desired, plan):
+        before_conf = current['conf_text'] if current else ''
+        before_nix = (current or {}).get('configuration_nix') or ''
+        if plan.action == 'destroy' or desired['state'] == 'absent':
+            after_conf, after_nix = '', ''
+        else:
+            after_conf = render_conf(_without_new_meta(desired['conf'], current))
+            extra = desired.get('extra')
+            if extra is None and current is None and not desired.get('system_path') \
+                    and not desired['conf'].get('FLAKE'):
+                extra = ''
+            after_nix = render_configuration_nix(self.name, extra) if extra is not None else before_nix
+        conf_path = self.layout.conf_path(self.name)
+        nix_path = self.layout.configuration_nix(self.name)
+        return [
+            dict(before_header=conf_path, after_header=conf_path, before=before_conf, after=after_conf),
+            dict(before_header=nix_path, after_header=nix_path, before=before_nix, after=after_nix),
+            dict(before_header='run state', after_header='run state',
+                 before=_run_state(current) + '\n', after=_run_state_after(current, desired, plan) + '\n'),
+        ]
+
+    # executing ----------------------------------------------------------------------------
+    def _execute(self, plan, current, desired):
+        runner = self.runner
+        for step in plan.steps:
+            if step == 'create':
+                self._create(desired)
+            elif step == 'destroy':
+                runner.destroy(self.name)
+            elif step == 'stop':
+                runner.stop(self.name)
+            elif step == 'start':
+                runner.start(self.name, timeout=self.params['start_timeout'])
+            elif step == 'write_conf':
+                self._write_conf(desired['conf'])
+            elif step == 'update':
+                self._update(desired)
+            elif step == 'set_system':
+                runner.set_profile(self.layout.system_profile(self.name), desired['system_path'])
+                self._record_system(desired)
+            elif step == 'rollback':
+                runner.rollback_profile(self.layout.system_profile(self.name))
+            elif step == 'reload':
+                runner.reload(self.name)
+
+    def _create(self, desired):
+        options = desired['options']
+        extra = desired.get('extra')
+        private = options.get('private_network', True)
+        self.runner.create(
+            self.name,
+            host_address=options.get('host_address') if private else None,
+            local_address=options.get('local_address') if private else None,
+            bridge=options.get('host_bridge') if private else None,
+            port=desired['conf'].get('HOST_PORT') if private else None,
+            auto_start=bool(options.get('auto_start')),
+            config=extra if (self.params['config'] or self.params['settings']) else None,
+            config_file=self.params['config_file'],
+            flake=options.get('flake'),
+            flake_attr=options.get('flake_attr'),
+            system_path=desired.get('system_path'),
+            nixos_path=self.params['nixos_path'],
+        )
+        self._record_system(desired)
+
+    def _update(self, desired):
+        options = desired['options']
+        self.runner.update(
+            self.name,
+            config=desired.get('extra') if (self.params['config'] or self.params['settings']) else None,
+            config_file=self.params['config_file'],
+            flake=options.get('flake'),
+            flake_attr=options.get('flake_attr'),
+            nixos_path=self.params['nixos_path'],
+        )
+        self._record_system(desired)
+
+    def _record_system(self, desired):
+        """Write the desired conf plus what was just built, so drift can be seen later."""
+        conf = dict(desired['conf'])
+        system = _profile_target(self.layout.system_profile(self.name))
+        if system:
+            conf['NIXFLEET_SYSTEM'] = system
+        if desired.get('config_digest'):
+            conf['NIXFLEET_CONFIG_SHA256'] = desired['config_digest']
+        desired['conf'] = conf
+        self._write_conf(conf)
+
+    def _write_conf(self, values):
+        path = self.layout.conf_path(self.name)
+        text = render_conf(values)
+        with FileLock(LOCK_PATH):
+            if _read(path) != text:
+                write_file_atomically(path, text)
+
+
+_MISSING_BINARY = {
+    'nixos-container': '%s was not found on the host. On NixOS 25.11 and newer it is only installed '
+                       'with boot.enableContainers = true; set it in the host configuration '
+                       '(or give nixos_container_bin)',
+    'systemctl': '%s was not found on the host: is this a systemd (NixOS) host?',
+}
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (IOError, OSError):
+        return None
+
+
+def _profile_target(profile):
+    try:
+        return os.path.realpath(profile) if os.path.lexists(profile) else None
+    except OSError:
+        return None
+
+
+def _with_kept_keys(conf, current_conf):
+    """Keep keys no option describes (someone else's, and our bookkeeping) as they are."""
+    merged = dict(conf)
+    for key, value in current_conf.items():
+        if key not in merged and key not in KNOWN_KEYS:
+            merged[key] = value
+    return merged
+
+
+def _without_new_meta(conf, current):
+    shown = dict(conf)
+    old = (current or {}).get('conf', {})
+    for key in ('NIXFLEET_SYSTEM', 'NIXFLEET_CONFIG_SHA256'):
+        if key in old:
+            shown[key] = old[key]
+        else:
+            shown.pop(key, None)
+    return shown
+
+
+def _run_state(container):
+    if container is None:
+        return 'absent'
+    return 'running' if container.get('running') else 'stopped'
+
+
+def _run_state_after(current, desired, plan):
+    if desired['state'] == 'absent':
+        return 'absent'
+    if 'start' in plan.steps:
+        return 'running'
+    if 'stop' in plan.steps:
+        return 'stopped'
+    return _run_state(current) if current else 'stopped'
+
+
+def public_facts(container):
+    """What a user wants to see: the options the conf describes, then the live facts."""
+    if not container:
+        return {}
+    facts = options_from_conf(container.get('conf', {}))
+    facts.update((k, v) for k, v in container.items() if k not in ('conf_text', 'configuration_nix'))
+    facts['configuration'] = container.get('extra_config')
+    return facts

@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Desired vs current container state -> a plan: one action, its reasons, ordered steps.
+
+This module_util is PRIVATE to the collection: it may change without notice.
+
+Pure: no I/O. Why a change reloads or restarts comes from facts §1.3.2 and §5.7: a new
+guest system is activated in place (``nixos-container update`` reloads a running container,
+switch-to-configuration inside), while anything in the conf file (addresses, ports, bridge,
+nspawn flags) is only read when the unit starts, so it needs a stop and a start.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import normalise_conf
+
+# Our own conf keys: bookkeeping the unit ignores, never a reason to restart.
+META_PREFIX = 'NIXFLEET_'
+# Conf keys that nothing reads at start (AUTO_START, facts §1.4) or that only feed `update`.
+NOT_READ_AT_START = frozenset(['AUTO_START', 'FLAKE'])
+# Keys whose change means a different guest system (handled by update, not by restart).
+GUEST_KEYS = ('FLAKE', 'NIXFLEET_FLAKE_ATTR')
+
+
+class PlanError(ValueError):
+    """The request cannot be carried out (e.g. it would modify a declarative container)."""
+
+
+class Plan(object):
+    def __init__(self, action, steps, reasons):
+        self.action = action
+        self.steps = steps
+        self.reasons = reasons
+
+    @property
+    def changes(self):
+        return self.action != 'noop'
+
+    def as_dict(self):
+        return dict(action=self.action, steps=list(self.steps), reasons=list(self.reasons))
+
+
+def conf_core(values):
+    """The conf values that matter to the unit, normalised for comparison."""
+    return dict((k, v) for k, v in normalise_conf(values).items() if not k.startswith(META_PREFIX))
+
+
+def restart_differences(current_conf, desired_conf):
+    """(key, before, after) for conf keys whose change needs the container restarted."""
+    before, after = conf_core(current_conf), conf_core(desired_conf)
+    keys = sorted(set(before) | set(after))
+    return [(k, before.get(k, ''), after.get(k, '')) for k in keys
+            if k not in NOT_READ_AT_START and before.get(k, '') != after.get(k, '')]
+
+
+def conf_needs_write(current_conf, desired_conf):
+    before, after = normalise_conf(current_conf), normalise_conf(desired_conf)
+    return any(before.get(k, '') != after.get(k, '') for k in set(before) | set(after)
+               if not k.startswith(META_PREFIX) or k in GUEST_KEYS)
+
+
+def guest_reasons(current, desired):
+    """Why the guest system must be rebuilt (``update``); empty when it need not be."""
+    reasons = []
+    conf = current['conf']
+    want = desired['conf']
+    for key in GUEST_KEYS:
+        if conf.get(key, '') != (want.get(key) or ''):
+            reasons.append('%s changes from %r to %r' % (key, conf.get(key, ''), want.get(key) or ''))
+    if desired.get('extra') is not None:
+        have = current.get('extra_config')
+        if have is None and current.get('configuration_nix') is None:
+            reasons.append('the container has no configuration.nix yet')
+        elif have is None:
+            reasons.append('configuration.nix does not follow the nixos-container template (edited by hand?)')
+        elif have != desired['extra']:
+            reasons.append('the guest configuration changed')
+    if desired.get('config_digest') and conf.get('NIXFLEET_CONFIG_SHA256') != desired['config_digest']:
+        reasons.append('the content of config_file changed')
+    if desired.get('system_path') and current.get('system_path') != desired['system_path']:
+        reasons.append('the system changes from %s to %s' % (current.get('system_path'), desired['system_path']))
+    recorded = conf.get('NIXFLEET_SYSTEM')
+    if recorded and current.get('system_path') and recorded != current['system_path'] and not desired.get('rollback'):
+        reasons.append('the profile points to %s, not to the system built from the configuration '
+                       '(%s): rolled back or changed by hand' % (current['system_path'], recorded))
+    if desired.get('rebuild') and not reasons:
+        reasons.append('rebuild requested')
+    return reasons
+
+
+def plan(current, desired):
+    """current: container dict with unit state (see _state) or None; desired: see module."""
+    state = desired['state']
+    if current is None:
+        return _plan_missing(desired)
+    if state == 'absent':
+        _refuse_declarative(current, 'destroy it')
+        return Plan('destroy', ['destroy'], ['state=absent and the container exists'])
+    if desired.get('recreate'):
+        _refuse_declarative(current, 'recreate it')
+        steps = ['destroy', 'create'] + (['start'] if _want_running(current, state) else [])
+        return Plan('recreate', steps, ['recreate requested'])
+    return _plan_existing(current, desired)
+
+
+def _plan_missing(desired):
+    if desired['state'] == 'absent':
+        return Plan('noop', [], [])
+    steps = ['create'] + (['start'] if desired['state'] == 'started' else [])
+    return Plan('create', steps, ['the container does not exist'])
+
+
+def _want_running(current, state):
+    return state == 'started' or (state == 'present' and current.get('running'))
+
+
+def _refuse_declarative(current, what):
+    if current.get('kind') == 'declarative':
+        raise PlanError(
+            'container %s is declarative (its conf is a read-only link from the host configuration); '
+            'refusing to %s: change containers.%s in the host configuration.nix instead'
+            % (current['name'], what, current['name']))
+
+
+def _plan_existing(current, desired):
+    running = bool(current.get('running'))
+    want_running = _want_running(current, desired['state'])
+    restart_diffs = restart_differences(current['conf'], desired['conf'])
+    write_conf = conf_needs_write(current['conf'], desired['conf'])
+    guest = [] if desired.get('rollback') else guest_reasons(current, desired)
+    if current.get('kind') == 'declarative' and (write_conf or guest or desired.get('rollback')):
+        _refuse_declarative(current, 'change it')
+
+    reasons = ['%s changes from %r to %r' % d for d in restart_diffs]
+    if write_conf and not restart_diffs:
+        reasons.append('the conf file changes (no restart needed)')
+    reasons += guest
+    steps = []
+    rebuild = ['set_system'] if desired.get('system_path') else ['update']
+    if desired.get('rollback'):
+        reasons.insert(0, 'rollback requested')
+        steps.append('rollback')
+    restart_needed = running and want_running and (restart_diffs or desired.get('restart'))
+    if restart_needed:
+        if desired.get('restart') and not restart_diffs:
+            reasons.append('restart requested')
+        steps.append('stop')
+    elif running and not want_running:
+        steps.append('stop')
+        reasons.append('state=%s and the container is running' % desired['state'])
+    if write_conf:
+        steps.append('write_conf')
+    if guest:
+        steps += rebuild
+        if running and not restart_needed and want_running and desired.get('system_path'):
+            steps.append('reload')
+    if desired.get('rollback') and running and want_running and not restart_needed:
+        steps.append('reload')
+    if restart_needed or (want_running and not running):
+        steps.append('start')
+        if not running:
+            reasons.append('state=started and the container is not running')
+    return Plan(_action_of(steps, guest, desired), steps, reasons)
+
+
+def _action_of(steps, guest, desired):
+    if not steps:
+        return 'noop'
+    if 'rollback' in steps:
+        return 'rollback'
+    if 'stop' in steps and 'start' in steps:
+        return 'restart'
+    if guest and 'stop' not in steps:
+        return 'reload'
+    if 'start' in steps:
+        return 'start'
+    if 'stop' in steps:
+        return 'stop'
+    return 'reload' if guest else 'configure'

@@ -1,0 +1,368 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: nixos_container
+short_description: Manage one NixOS container (systemd-nspawn) on a NixOS host
+version_added: 0.1.0
+description:
+  - Creates, updates, starts, stops, restarts, rolls back and destroys an imperative NixOS
+    container, the kind C(nixos-container create) makes, idempotently.
+  - The module reads the container's state once (its conf file, C(configuration.nix), profile
+    generations and C(systemctl show)), computes a plan (V(noop), V(create), V(reload),
+    V(restart), V(recreate), V(rollback), V(start), V(stop), V(configure), V(destroy)) with
+    human-readable reasons, and then carries it out. Check mode returns the plan and diff only.
+  - A changed guest configuration is activated in place (C(nixos-container update), which
+    reloads a running container). A changed conf file (addresses, ports, bridge, bind mounts,
+    nspawn flags) is only read when the container starts, so it is applied by a stop and a start.
+  - Host-side options that C(nixos-container create) cannot set are written into the
+    container's conf file as the declarative NixOS module writes them, so the C(container@)
+    unit reads them at the next start.
+  - Declarative containers (defined in the host's C(configuration.nix), whose conf file is a
+    read-only link into the Nix store) are reported and can be started and stopped, but are
+    never modified or destroyed.
+  - Options left unset keep the container's current value; set an empty list to remove all
+    ports, mounts or flags.
+author:
+  - nixfleet.containers developers (@nixfleet)
+extends_documentation_fragment:
+  - nixfleet.containers._attributes
+  - nixfleet.containers._nixos
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the conf file, the container's C(configuration.nix) and the run state before and after.
+  idempotent:
+    support: partial
+    details:
+      - O(restart=true), O(recreate=true) and O(rollback=true) act on every run.
+options:
+  name:
+    description:
+      - Name of the container.
+      - "Letters, digits and C(-) only, at most 11 characters: the host side of the container's
+        network is the interface C(ve-NAME), which must fit the kernel's 15-byte interface names.
+        C(_) is refused because systemd-machined and declarative NixOS containers refuse it."
+    type: str
+    required: true
+  state:
+    description:
+      - V(started) the container exists and runs.
+      - V(present) the container exists; whether it runs is left as it is (a new container is not started).
+      - V(stopped) the container exists and does not run.
+      - V(absent) the container is stopped and destroyed (conf, root directory, profile and GC roots).
+    type: str
+    choices: [absent, present, started, stopped]
+    default: started
+  restart:
+    description:
+      - Stop and start the container even when nothing changed. Only with O(state=started).
+    type: bool
+    default: false
+  recreate:
+    description:
+      - Destroy and create the container again, even when nothing changed. Its root directory is lost.
+      - Its addresses are kept, because the module passes them explicitly.
+    type: bool
+    default: false
+  rollback:
+    description:
+      - Switch the container's profile to the previous generation and activate it (reload when
+        running, or stop and start when the conf file changes too).
+      - The next run without O(rollback) applies the declared configuration again.
+    type: bool
+    default: false
+  rebuild:
+    description:
+      - Rebuild the guest system even when the configuration text did not change (for example when
+        a flake's inputs or an imported file changed). The result reports C(changed) only when the
+        build gave a different system.
+    type: bool
+    default: false
+  config:
+    description:
+      - The body of the guest's NixOS module, as C(nixos-container --config) takes it, for example
+        C(services.nginx.enable = true;).
+      - Mutually exclusive with O(config_file), O(flake) and O(system_path).
+    type: str
+  config_file:
+    description:
+      - Absolute path of a NixOS module on the host, imported by the guest configuration (C(--config-file)).
+      - The file's content is fingerprinted, so a changed file rebuilds the guest.
+    type: path
+  flake:
+    description:
+      - A flake reference with an optional attribute, C(REF#ATTR); the system is
+        C(REF#nixosConfigurations.ATTR) (ATTR defaults to C(container)).
+      - Unlike C(nixos-container update), which forgets the attribute, the module remembers it in the conf file.
+    type: str
+  system_path:
+    description:
+      - A prebuilt system closure in the Nix store (C(--system-path)). A new path is set in the
+        container's profile with C(nix-env --set) and activated.
+    type: path
+  settings:
+    description:
+      - "Guest NixOS options as data, rendered to Nix by the collection with correct escaping and
+        appended to O(config). For example C({services: {nginx: {enable: true}}})."
+      - Settings are written as dotted attribute paths next to the template's own
+        C(networking.hostName) and C(networking.useDHCP); setting those two again is a Nix error.
+      - "A path is written as a one-key dict C({_nix_path: /abs/path}), a package as
+        C({_nix_package: hello}) (C(pkgs.hello)). Strings are always Nix strings: a string can
+        never inject Nix code."
+    type: dict
+  nixos_path:
+    description:
+      - The file C(nix-env -f) evaluates the configuration with (C(--nixos-path)); default C(<nixpkgs/nixos>).
+    type: path
+  auto_start:
+    description:
+      - Records C(AUTO_START) in the conf file. On current NixOS nothing reads it at boot.
+    type: bool
+  private_network:
+    description:
+      - Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1)).
+      - V(false) shares the host's network; the address, bridge, port and MAC options are then ignored.
+    type: bool
+    default: true
+  host_address:
+    description:
+      - IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME).
+      - With O(local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is chosen
+        (avoiding every address in any conf file, with or without prefix, and addresses on live
+        interfaces) and written explicitly, so the container keeps it across O(recreate).
+    type: str
+  local_address:
+    description:
+      - IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with O(host_address).
+    type: str
+  host_address6:
+    description: IPv6 address (optionally with C(/prefix)) of the host side.
+    type: str
+  local_address6:
+    description: IPv6 address (optionally with C(/prefix)) of the container's C(eth0).
+    type: str
+  local_mac_address:
+    description: MAC address of the container's C(eth0) (NixOS 26.05 and newer read it).
+    type: str
+  host_bridge:
+    description:
+      - Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address.
+    type: str
+  forward_ports:
+    description:
+      - Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).
+    type: list
+    elements: dict
+    suboptions:
+      protocol:
+        description: Protocol.
+        type: str
+        choices: [tcp, udp]
+        default: tcp
+      host_port:
+        description: Port on the host.
+        type: int
+        required: true
+      container_port:
+        description: Port in the container; defaults to O(forward_ports[].host_port).
+        type: int
+  bind_mounts:
+    description:
+      - Host paths mounted into the container (C(--bind)/C(--bind-ro) in C(EXTRA_NSPAWN_FLAGS)).
+      - Paths cannot contain white space (the unit splits the flags on it).
+    type: list
+    elements: dict
+    suboptions:
+      mount_point:
+        description: Path in the container.
+        type: str
+        required: true
+      host_path:
+        description: Path on the host; defaults to O(bind_mounts[].mount_point).
+        type: str
+      read_only:
+        description: Mount read-only.
+        type: bool
+        default: true
+  ephemeral:
+    description: Run the container on a throw-away copy of its root (C(--ephemeral)).
+    type: bool
+  tmpfs:
+    description: Paths in the container mounted as tmpfs (C(--tmpfs=)).
+    type: list
+    elements: str
+  enable_tun:
+    description:
+      - Give the container C(CAP_NET_ADMIN) for TUN devices. The unit's C(DeviceAllow) for
+        C(/dev/net/tun) cannot be set from a conf file.
+    type: bool
+  additional_capabilities:
+    description: Extra capabilities (C(--capability=)), for example C(CAP_SYS_ADMIN).
+    type: list
+    elements: str
+  extra_flags:
+    description: Extra systemd-nspawn flags, appended last to C(EXTRA_NSPAWN_FLAGS).
+    type: list
+    elements: str
+  private_users:
+    description: User namespacing (C(PRIVATE_USERS)) - C(no), C(identity), C(pick) or a UID base.
+    type: str
+  start_timeout:
+    description:
+      - Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing.
+    type: int
+    default: 120
+'''
+
+EXAMPLES = r'''
+- name: A web container that runs nginx
+  nixfleet.containers.nixos_container:
+    name: web
+    settings:
+      services:
+        nginx:
+          enable: true
+      networking:
+        firewall:
+          allowedTCPPorts: [80]
+
+- name: The same, with a fixed address and a forwarded port
+  nixfleet.containers.nixos_container:
+    name: web
+    host_address: 10.233.7.1
+    local_address: 10.233.7.2
+    forward_ports:
+      - host_port: 8080
+        container_port: 80
+    config: |
+      services.nginx.enable = true;
+
+- name: Build from a flake, remembering the attribute
+  nixfleet.containers.nixos_container:
+    name: api
+    flake: /srv/flakes/api#api
+
+- name: Roll the container back to its previous generation
+  nixfleet.containers.nixos_container:
+    name: web
+    rollback: true
+
+- name: Stop it
+  nixfleet.containers.nixos_container:
+    name: web
+    state: stopped
+
+- name: Destroy it
+  nixfleet.containers.nixos_container:
+    name: web
+    state: absent
+'''
+
+RETURN = r'''
+action:
+  description: The planned action.
+  returned: always
+  type: str
+  sample: reload
+reasons:
+  description: Why the action is needed, in words.
+  returned: always
+  type: list
+  elements: str
+  sample: ["the guest configuration changed"]
+plan:
+  description: The planned action, its ordered steps and reasons.
+  returned: always
+  type: dict
+  sample: {"action": "restart", "steps": ["stop", "write_conf", "start"], "reasons": ["HOST_PORT changes from '' to 'tcp:8080:80'"]}
+actions:
+  description: The commands that ran (argv lists), in order; empty in check mode.
+  returned: always
+  type: list
+  elements: list
+  sample: [["/run/current-system/sw/bin/nixos-container", "start", "web"]]
+container:
+  description: Facts about the container after the run (before it, in check mode); empty when it does not exist.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Name.
+      type: str
+    kind:
+      description: V(imperative) or V(declarative).
+      type: str
+    state:
+      description: V(up) when the unit is active, else V(down) (as C(nixos-container status)).
+      type: str
+    active_state:
+      description: The unit's ActiveState.
+      type: str
+    conf:
+      description: The conf file's keys and values.
+      type: dict
+    host_address:
+      description: Host-side IPv4 address.
+      type: str
+    local_address:
+      description: Container IPv4 address.
+      type: str
+    generation:
+      description: Current generation of the container's profile.
+      type: int
+    system_path:
+      description: Store path of the current generation.
+      type: str
+  sample: {"name": "web", "kind": "imperative", "state": "up", "active_state": "active",
+           "host_address": "10.233.1.1", "local_address": "10.233.1.2", "generation": 2}
+generation_before:
+  description: Profile generation before the run.
+  returned: when the container existed
+  type: int
+  sample: 3
+generation_after:
+  description: Profile generation after the run.
+  returned: when the container exists after the run
+  type: int
+  sample: 2
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
+    ContainerManager,
+    container_argument_spec,
+    CONTAINER_MUTUALLY_EXCLUSIVE,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=container_argument_spec(),
+        mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE,
+        required_together=[('host_address', 'local_address')],
+        supports_check_mode=True,
+    )
+    manager = ContainerManager(module)
+    try:
+        result = manager.run()
+    except CliError as e:
+        failure = e.as_dict()
+        failure.update(manager.partial_result())
+        module.fail_json(**failure)
+    except ValueError as e:
+        module.fail_json(msg=str(e), **manager.partial_result())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,217 @@
+"""The emulated container@ unit at run time: real nspawn, kernel objects, traffic, faults."""
+
+import re
+import time
+
+import pytest
+
+from emulator_helpers import (HOST, PROG, clean_host, ip_json, leader, nixos_container, ok,
+                              unit_properties)
+
+HOST_ADDRESS, LOCAL_ADDRESS = "10.233.1.1", "10.233.1.2"
+NGINX = "services.nginx.enable = true;"
+
+
+def http(lab, url):
+    """(status code, body) of one GET from the host."""
+    done = lab.exec(HOST, "curl", "-s", "-m", "5", "-o", "/dev/stdout", "-w", "\n%{http_code}", url)
+    body, _, code = done.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def wait_http(lab, url, want_code, tries=40):
+    for _ in range(tries):
+        code, body = http(lab, url)
+        if code == want_code:
+            return code, body
+        time.sleep(0.1)
+    return code, body
+
+
+@pytest.fixture(scope="module")
+def web(lab):
+    """One running nginx container shared by the read-only checks of this module."""
+    clean_host(lab)
+    ok(lab, "nixos-container", "create", "web", "--config", NGINX)
+    ok(lab, "nixos-container", "start", "web")
+    yield lab
+    clean_host(lab)
+
+
+@pytest.fixture
+def clean(lab):
+    clean_host(lab)
+    yield lab
+    clean_host(lab)
+
+
+def test_host_side_veth_address_and_route(web):
+    links = ip_json(web, "addr", "show", "dev", "ve-web")
+    addresses = [(a["family"], a["local"], a["prefixlen"]) for a in links[0]["addr_info"]
+                 if a["family"] == "inet"]
+    assert addresses == [("inet", HOST_ADDRESS, 32)]
+    assert "UP" in links[0]["flags"]
+    routes = ip_json(web, "route", "show", LOCAL_ADDRESS)
+    assert [(r["dst"], r["dev"], r.get("scope")) for r in routes] == [(LOCAL_ADDRESS, "ve-web", "link")]
+
+
+def test_container_side_eth0_and_default_route(web):
+    pid = leader(web, "web")
+    eth0 = ip_json(web, "addr", "show", "dev", "eth0", netns_pid=pid)
+    assert [(a["local"], a["prefixlen"]) for a in eth0[0]["addr_info"] if a["family"] == "inet"] == \
+        [(LOCAL_ADDRESS, 32)]
+    routes = ip_json(web, "route", "show", netns_pid=pid)
+    assert {"dst": "default", "gateway": HOST_ADDRESS, "dev": "eth0"}.items() <= routes[0].items()
+    assert "host0" not in [link["ifname"] for link in ip_json(web, "link", "show", netns_pid=pid)]
+
+
+def test_container_view_through_run(web):
+    done = nixos_container(web, "run", "web", "--", "ip", "route")
+    assert done.returncode == 0
+    assert "default via %s dev eth0" % HOST_ADDRESS in done.stdout
+
+
+def test_ping_and_http_from_host(web):
+    ok(web, "ping", "-c", "1", "-W", "2", LOCAL_ADDRESS)
+    assert http(web, "http://%s/" % LOCAL_ADDRESS) == (200, "web generation 1\n")
+
+
+def test_unit_and_machine_state(web):
+    props = unit_properties(web, "web")
+    assert (props["ActiveState"], props["SubState"], props["LoadState"], props["Result"]) == \
+        ("active", "running", "loaded", "success")
+    assert int(props["MainPID"]) > 0 and props["TimeoutStartUSec"] == "1min"
+    assert nixos_container(web, "status", "web").stdout == "up\n"
+    listing = ok(web, "machinectl", "list").stdout
+    assert re.search(r"^web\s+container\s+systemd-nspawn\s+nixos\s+25\.11\s+10\.233\.1\.2$",
+                     listing, re.M)
+    assert ok(web, "systemctl", "is-active", "container@web").stdout == "active\n"
+
+
+def test_systemctl_show_several_units_and_values(web):
+    done = ok(web, "systemctl", "show", "-p", "Id,ActiveState", "container@web",
+              "container@nope.service")
+    assert done.stdout == ("Id=container@web.service\nActiveState=active\n\n"
+                           "Id=container@nope.service\nActiveState=inactive\n")
+    value = ok(web, "systemctl", "show", "container@web", "--property=ActiveState", "--value")
+    assert value.stdout == "active\n"
+    unknown = web.exec(HOST, "systemctl", "start", "foo.service")
+    assert (unknown.returncode, unknown.stderr) == (5, "Failed to start foo.service: Unit foo.service not found.\n")
+
+
+def test_run_quotes_arguments(web):
+    done = nixos_container(web, "run", "web", "--", "echo", "it's", "$HOME", "a  b")
+    assert (done.returncode, done.stdout) == (0, "it's $HOME a  b\n")
+    failing = nixos_container(web, "run", "web", "--", "sh", "-c", "exit 7")
+    assert failing.returncode == 7
+
+
+def test_health_fail_fault(web):
+    web.fault(HOST, "health-fail", "web")
+    try:
+        assert http(web, "http://%s/" % LOCAL_ADDRESS)[0] == 500
+    finally:
+        ok(web, "rm", "-f", "/run/nixos-lab/faults/health-fail/web")
+    assert http(web, "http://%s/" % LOCAL_ADDRESS)[0] == 200
+
+
+def test_update_reloads_without_touching_network(clean):
+    ok(clean, "nixos-container", "create", "web", "--config", NGINX)
+    ok(clean, "nixos-container", "start", "web")
+    before = ip_json(clean, "link", "show", "dev", "ve-web")[0]["ifindex"]
+    pid = leader(clean, "web")
+    done = nixos_container(clean, "update", "web", "--config",
+                           NGINX + " services.openssh.enable = true;")
+    assert (done.returncode, done.stderr) == (0, "reloading container...\n")
+    assert ip_json(clean, "link", "show", "dev", "ve-web")[0]["ifindex"] == before
+    assert leader(clean, "web") == pid
+    assert wait_http(clean, "http://%s/" % LOCAL_ADDRESS, 200) == (200, "web generation 2\n")
+    banner = ok(clean, "bash", "-c", "exec 3<>/dev/tcp/%s/22; head -c 8 <&3" % LOCAL_ADDRESS)
+    assert banner.stdout == "SSH-2.0-"
+
+
+def test_stop_removes_veth_and_start_again(clean):
+    ok(clean, "nixos-container", "create", "web", "--config", NGINX)
+    ok(clean, "nixos-container", "start", "web")
+    ok(clean, "nixos-container", "stop", "web")
+    assert clean.exec(HOST, "ip", "link", "show", "ve-web").returncode != 0
+    props = unit_properties(clean, "web", "ActiveState", "SubState", "MainPID")
+    assert props == {"ActiveState": "inactive", "SubState": "dead", "MainPID": "0"}
+    ok(clean, "nixos-container", "restart", "web")
+    assert http(clean, "http://%s/" % LOCAL_ADDRESS) == (200, "web generation 1\n")
+
+
+def test_destroy_running_container_terminates_it(clean):
+    ok(clean, "nixos-container", "create", "web")
+    ok(clean, "nixos-container", "start", "web")
+    ok(clean, "nixos-container", "destroy", "web")
+    assert clean.exec(HOST, "ip", "link", "show", "ve-web").returncode != 0
+    assert unit_properties(clean, "web", "ActiveState") == {"ActiveState": "inactive"}
+    assert nixos_container(clean, "list").stdout == ""
+
+
+def test_port_forward(clean):
+    ok(clean, "nixos-container", "create", "fwd", "--config", NGINX, "--port", "tcp:8080:80")
+    ok(clean, "nixos-container", "start", "fwd")
+    code, body = http(clean, "http://10.250.%s.11:8080/" % lab_id(clean))
+    assert (code, body) == (200, "fwd generation 1\n")
+
+
+def lab_id(lab):
+    address = ip_json(lab, "addr", "show", "dev", "eth0")[0]["addr_info"][0]["local"]
+    return address.split(".")[2]
+
+
+def test_show_host_key_with_openssh(clean):
+    ok(clean, "nixos-container", "create", "sshc", "--config", "services.openssh.enable = true;")
+    ok(clean, "nixos-container", "start", "sshc")
+    key = nixos_container(clean, "show-host-key", "sshc")
+    assert key.returncode == 0 and key.stdout.startswith("ssh-ed25519 ")
+
+
+def test_bridged_container_enslaves_vb(clean):
+    ok(clean, "ip", "link", "add", "labbr0", "type", "bridge")
+    try:
+        ok(clean, "nixos-container", "create", "brc", "--bridge", "labbr0")
+        ok(clean, "nixos-container", "start", "brc")
+        vb = ip_json(clean, "link", "show", "dev", "vb-brc")[0]
+        assert vb["master"] == "labbr0"
+        assert ip_json(clean, "addr", "show", "dev", "vb-brc")[0].get("addr_info", []) == [] or \
+            all(a["family"] == "inet6" for a in ip_json(clean, "addr", "show", "dev", "vb-brc")[0]["addr_info"])
+        assert clean.exec(HOST, "ip", "link", "show", "ve-brc").returncode != 0
+    finally:
+        clean_host(clean)
+        ok(clean, "ip", "link", "del", "labbr0")
+
+
+# ------------------------------------------------------------------ faults
+
+def test_start_fail_fault(clean):
+    ok(clean, "nixos-container", "create", "web")
+    clean.fault(HOST, "start-fail", "web")
+    done = nixos_container(clean, "start", "web")
+    assert done.returncode == 1
+    assert done.stderr.startswith("Job for container@web.service failed because the control "
+                                  "process exited with error code.\n")
+    props = unit_properties(clean, "web", "ActiveState", "Result")
+    assert props == {"ActiveState": "failed", "Result": "exit-code"}
+    assert clean.exec(HOST, "ip", "link", "show", "ve-web").returncode != 0
+
+
+def test_slow_start_fault_delays_ready(clean):
+    ok(clean, "nixos-container", "create", "slow")
+    clean.fault(HOST, "slow-start", "slow", "2")
+    started = time.monotonic()
+    ok(clean, "nixos-container", "start", "slow")
+    assert time.monotonic() - started >= 2.0
+    assert nixos_container(clean, "status", "slow").stdout == "up\n"
+
+
+def test_wrong_nspawn_flag_fails_the_unit(clean):
+    ok(clean, "nixos-container", "create", "bad")
+    ok(clean, "sh", "-c", "echo 'EXTRA_NSPAWN_FLAGS=\"--no-such-flag\"' >> /etc/nixos-containers/bad.conf")
+    done = nixos_container(clean, "start", "bad")
+    assert done.returncode == 1
+    journal = ok(clean, "cat", "/run/nixos-lab/journal/container@bad.log").stdout
+    assert "unrecognized option '--no-such-flag'" in journal
+    assert unit_properties(clean, "bad", "ActiveState") == {"ActiveState": "failed"}

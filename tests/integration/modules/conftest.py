@@ -1,0 +1,94 @@
+"""Helpers for the module tests: host state fingerprints and the four-step idempotence run."""
+
+import hashlib
+import json
+import textwrap
+
+import pytest
+
+# Everything a nixos_container run may change on a host, printed in a stable order.
+_STATE_SCRIPT = r'''
+import json, os, subprocess
+out = {}
+for top in ("/etc/nixos-containers", "/var/lib/nixos-containers", "/nix/var/nix/profiles/per-container",
+            "/nix/var/nix/gcroots/per-container"):
+    for root, dirs, files in os.walk(top):
+        dirs.sort()
+        for entry in sorted(dirs + files):
+            path = os.path.join(root, entry)
+            st = os.lstat(path)
+            if os.path.islink(path):
+                out[path] = "link:" + os.readlink(path)
+            elif os.path.isdir(path):
+                out[path] = "dir:%o" % st.st_mode
+            else:
+                with open(path, "rb") as f:
+                    out[path] = "file:%o:%s" % (st.st_mode, f.read().hex())
+def ipj(*args):
+    return json.loads(subprocess.run(["ip", "-j"] + list(args), capture_output=True, text=True).stdout or "[]")
+out["links"] = sorted((l["ifname"], l.get("ifindex"), l.get("operstate")) for l in ipj("link", "show"))
+out["addrs"] = sorted((l["ifname"], a["local"], a["prefixlen"]) for l in ipj("addr", "show") for a in l.get("addr_info", []))
+out["routes"] = sorted(json.dumps(r, sort_keys=True) for r in ipj("route", "show", "table", "all"))
+out["units"] = sorted(os.listdir("/run/nixos-lab/units")) if os.path.isdir("/run/nixos-lab/units") else []
+print(json.dumps(out, sort_keys=True))
+'''
+
+
+def host_state(lab, host):
+    """A JSON text of everything nixos_container could change on the host."""
+    proc = lab.exec(host, '/usr/bin/python3', '-c', _STATE_SCRIPT, check=True)
+    return proc.stdout
+
+
+def host_digest(lab, host):
+    return hashlib.sha256(host_state(lab, host).encode()).hexdigest()
+
+
+def container_task(name='web', **options):
+    args = dict(name=name)
+    args.update(options)
+    return args
+
+
+def four_step_play(task_args, host='host1'):
+    """check -> real -> repeat -> repeat in check, each registered (the community.docker discipline)."""
+    args = json.dumps(task_args)
+    return textwrap.dedent('''
+        - hosts: {host}
+          gather_facts: false
+          tasks:
+            - name: step1 check
+              nixfleet.containers.nixos_container: {args}
+              check_mode: true
+            - name: step2 real
+              nixfleet.containers.nixos_container: {args}
+            - name: step3 repeat
+              nixfleet.containers.nixos_container: {args}
+            - name: step4 repeat in check
+              nixfleet.containers.nixos_container: {args}
+              check_mode: true
+    ''').format(host=host, args=args)
+
+
+def module_play(task_args, host='host1', check=False, name='task', ignore_errors=False):
+    lines = ['- hosts: %s' % host, '  gather_facts: false', '  tasks:',
+             '    - name: %s' % name,
+             '      nixfleet.containers.nixos_container: %s' % json.dumps(task_args)]
+    if check:
+        lines.append('      check_mode: true')
+    if ignore_errors:
+        lines.append('      ignore_errors: true')
+    return '\n'.join(lines) + '\n'
+
+
+def assert_four_steps(run, host='host1', expect=(True, True, False, False)):
+    assert run.rc == 0, run.stdout + run.stderr
+    got = tuple(run.result(host, 'step%d %s' % (i + 1, label))['changed']
+                for i, label in enumerate(('check', 'real', 'repeat', 'repeat in check')))
+    assert got == tuple(expect), got
+
+
+@pytest.fixture
+def fresh(lab, clean_hosts):
+    """A lab whose hosts have no containers before and after the test."""
+    return lab

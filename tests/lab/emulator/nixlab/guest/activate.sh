@@ -1,0 +1,15 @@
+# Activation stand-in: the files a NixOS activation script would (re)create.
+PATH=@busybox@/bin
+mkdir -p /etc /root /bin /usr/bin /tmp /run/nixos-lab-guest /var/log
+ln -sfn @system@ /run/current-system
+ln -sfn @busybox@/bin/sh /bin/sh
+ln -sfn @busybox@/bin/env /usr/bin/env
+printf 'root:x:0:0:System administrator:/root:/run/current-system/sw/bin/sh\nnobody:x:65534:65534:Unprivileged account:/var/empty:/run/current-system/sw/bin/nologin\n' > /etc/passwd.lab-new
+mv -f /etc/passwd.lab-new /etc/passwd
+printf 'root:x:0:\nnogroup:x:65534:\n' > /etc/group.lab-new
+mv -f /etc/group.lab-new /etc/group
+printf 'export PATH=/run/current-system/sw/bin\nexport NIX_REMOTE=daemon\n' > /etc/profile.lab-new
+mv -f /etc/profile.lab-new /etc/profile
+# The generation this activation belongs to (the container's profile link).
+lab_gen=$(readlink /nix/var/nix/profiles/system 2>/dev/null | sed -n 's/^system-\([0-9]*\)-link$/\1/p')
+echo "${lab_gen:-0}" > /run/nixos-lab-guest/generation

@@ -1,0 +1,69 @@
+# Stand-in for the NixOS module system (there is no nixpkgs in the lab).
+# It loads a configuration module (or a flake's nixosConfigurations.<attr>) with stub
+# `config`, `lib` and `pkgs` arguments, follows `imports`, and selects only the options the
+# lab acts on. Selection is lazy, so unrelated options are never evaluated.
+{ file ? null, flake ? null, attr ? "container" }:
+let
+  lib = {
+    version = "25.11.lab";
+    mkDefault = x: x;
+    mkForce = x: x;
+    mkOverride = _: x: x;
+    mkBefore = x: x;
+    mkAfter = x: x;
+    mkOrder = _: x: x;
+    mkIf = cond: x: if cond then x else { };
+    mkMerge = builtins.foldl' (a: b: a // b) { };
+    mkEnableOption = _: false;
+    mkOption = _: null;
+    optional = cond: x: if cond then [ x ] else [ ];
+    optionals = cond: xs: if cond then xs else [ ];
+    optionalString = cond: s: if cond then s else "";
+    optionalAttrs = cond: a: if cond then a else { };
+    nixosSystem = args: args // { __labSystem = true; };
+    inherit (builtins) attrNames attrValues concatStringsSep elem filter head length map toString;
+  };
+  pkgs = { inherit lib; system = "x86_64-linux"; };
+  args = { inherit config lib pkgs; options = { }; modulesPath = "/lab/no-nixpkgs/modules"; };
+
+  load = m:
+    let
+      raw = if builtins.isPath m || builtins.isString m then import m else m;
+    in if builtins.isFunction raw then raw args else raw;
+  collect = m:
+    let v = load m;
+    in [ v ] ++ builtins.concatMap collect (v.imports or [ ]);
+
+  flakeModules =
+    let
+      outputsFn = (import (flake + "/flake.nix")).outputs;
+      nixpkgsStub = { inherit lib; outPath = "/lab/no-nixpkgs"; };
+      inputs = builtins.mapAttrs (_: _: nixpkgsStub) (builtins.functionArgs outputsFn);
+      outputs = outputsFn (inputs // { self = outputs; });
+      system = outputs.nixosConfigurations.${attr};
+    in system.modules or [ ];
+
+  roots = if flake != null then flakeModules else [ file ];
+  modules = builtins.concatMap collect roots;
+  # A module is either plain option definitions or { options; config; }.
+  defs = map (v: if v ? config && v ? options then v.config else v) modules;
+
+  pick = path: d:
+    builtins.foldl' (acc: n: if acc != null && builtins.isAttrs acc && acc ? ${n} then acc.${n} else null) d path;
+  get = path: default:
+    builtins.foldl' (acc: d: let r = pick path d; in if r == null then acc else r) default defs;
+  enabled = path: get path false == true;
+
+  config = {
+    boot.isNspawnContainer = get [ "boot" "isNspawnContainer" ] false;
+    networking.hostName = get [ "networking" "hostName" ] "nixos";
+    services.nginx.enable = enabled [ "services" "nginx" "enable" ];
+    services.httpd.enable = enabled [ "services" "httpd" "enable" ];
+    services.openssh.enable = enabled [ "services" "openssh" "enable" ];
+  };
+in {
+  version = lib.version;
+  isNspawnContainer = config.boot.isNspawnContainer == true;
+  http = config.services.nginx.enable || config.services.httpd.enable;
+  ssh = config.services.openssh.enable;
+}

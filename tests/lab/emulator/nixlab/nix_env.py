@@ -1,0 +1,115 @@
+"""Emulated `nix-env`, only the profile operations the collection uses on a host.
+
+`-p PROFILE --set PATH`, `--rollback`, `--switch-generation N` (`-G N`) and
+`--list-generations`, with Nix's messages. Nix's rule for --set: a new generation is made
+unless the newest generation already points at PATH, in which case the profile just
+switches to it.
+"""
+
+import datetime
+import os
+import re
+import sys
+
+from nixlab import profiles
+
+STORE = "/nix/store"
+
+
+def _fail(message, status=1):
+    sys.stderr.write("error: %s\n" % message)
+    return status
+
+
+def _current_number(profile):
+    try:
+        return int(re.search(r"-(\d+)-link$", os.readlink(profile)).group(1))
+    except (OSError, AttributeError):
+        return None
+
+
+def _switch(profile, number):
+    base = os.path.basename(profile)
+    link = "%s-%d-link" % (base, number)
+    tmp = "%s.tmp-%d" % (profile, os.getpid())
+    os.symlink(link, tmp)
+    os.rename(tmp, profile)
+
+
+def _set(profile, path):
+    if not path.startswith(STORE + "/"):
+        return _fail("path '%s' is not in the Nix store" % path)
+    if not os.path.isdir(path):
+        return _fail("path '%s' is not valid" % path)
+    gens = profiles.generations(profile)
+    if gens and os.path.realpath(gens[-1][1]) == os.path.realpath(path):
+        _switch(profile, gens[-1][0])
+        return 0
+    number = (gens[-1][0] + 1) if gens else 1
+    directory, base = os.path.split(profile)
+    link = os.path.join(directory, "%s-%d-link" % (base, number))
+    tmp = "%s.tmp-%d" % (link, os.getpid())
+    os.symlink(path, tmp)
+    os.rename(tmp, link)
+    _switch(profile, number)
+    return 0
+
+
+def _switch_to(profile, number):
+    current = _current_number(profile)
+    if number not in [n for n, _ in profiles.generations(profile)]:
+        return _fail("generation %d does not exist" % number)
+    sys.stderr.write("switching profile from version %s to %d\n" % (current, number))
+    _switch(profile, number)
+    return 0
+
+
+def _rollback(profile):
+    current = _current_number(profile)
+    older = [n for n, _ in profiles.generations(profile) if current is None or n < current]
+    if not older:
+        return _fail("no generation older than the current (%s) exists" % current)
+    return _switch_to(profile, older[-1])
+
+
+def _list(profile):
+    current = _current_number(profile)
+    directory, base = os.path.split(profile)
+    for number, _ in profiles.generations(profile):
+        stamp = os.lstat(os.path.join(directory, "%s-%d-link" % (base, number))).st_mtime
+        when = datetime.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+        sys.stdout.write("%4d   %s   %s\n" % (number, when, "(current)" if number == current else ""))
+    return 0
+
+
+def main(argv):
+    profile = None
+    operation = None
+    args = list(argv)
+    while args:
+        word = args.pop(0)
+        if word in ("-p", "--profile") and args:
+            profile = args.pop(0)
+        elif word == "--set" and args:
+            operation = ("set", args.pop(0))
+        elif word == "--rollback":
+            operation = ("rollback", None)
+        elif word in ("--switch-generation", "-G") and args:
+            operation = ("switch", args.pop(0))
+        elif word == "--list-generations":
+            operation = ("list", None)
+        else:
+            return _fail("the lab's nix-env does not emulate '%s'" % word)
+    if profile is None or operation is None:
+        return _fail("the lab's nix-env needs -p PROFILE and one of --set, --rollback, "
+                     "--switch-generation, --list-generations")
+    kind, value = operation
+    if kind == "set":
+        return _set(profile, value)
+    if kind == "rollback":
+        return _rollback(profile)
+    if kind == "switch":
+        if not value.isdigit():
+            return _fail("invalid generation number '%s'" % value)
+        return _switch_to(profile, int(value))
+    return _list(profile)
