@@ -123,9 +123,10 @@ integration: deps tree
 # Every gate runs even when an earlier one fails (one run reports everything); unit and
 # integration tests run in ONE pytest session so its summary counts all of them (pytest's
 # exit 5, "no tests ran", is a failure); the lab is always taken down.
+# (No $(MAKE) in this recipe: it would make `make -n test` run it for real.)
 test: deps tree
 	@cd $(REPO) && trap '$(LAB_DOWN)' EXIT; \
-	MAKE="$(MAKE)" PYTEST="$(BIN)/python -m pytest" $(REPO)/tools/run-gates sanity units lint build-check
+	PYTEST="$(BIN)/python -m pytest" $(REPO)/tools/run-gates sanity units lint build-check
 
 # ---- demo ---------------------------------------------------------------------------------
 

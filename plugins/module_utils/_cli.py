@@ -76,18 +76,21 @@ class Runner(object):
     """Runs the host's commands and records every argv that ran (the module's ``actions``)."""
 
     def __init__(self, run, nixos_container='nixos-container', systemctl='systemctl',
-                 nix_env='nix-env', timeout='timeout'):
+                 nix_env='nix-env', timeout='timeout', scratch_dir=None):
         self._run = run
+        # Flake builds leave a `.tmp` GC-root link in the working directory (facts P-12):
+        # run them in a scratch directory the caller removes.
+        self.scratch_dir = scratch_dir
         self.nixos_container = nixos_container
         self.systemctl = systemctl
         self.nix_env = nix_env
         self.timeout = timeout
         self.actions = []
 
-    def call(self, argv, what, data=None, record=True):
+    def call(self, argv, what, data=None, record=True, cwd=None):
         if record:
             self.actions.append(list(argv))
-        rc, out, err = self._run(argv, data=data)
+        rc, out, err = self._run(argv, data=data, cwd=cwd) if cwd else self._run(argv, data=data)
         if rc != 0:
             meaning = explain(err)
             detail = (err or out or '').strip().splitlines()
@@ -116,12 +119,12 @@ class Runner(object):
         argv += _guest_args(config, config_file, flake, flake_attr, nixos_path)
         if system_path:
             argv += ['--system-path', system_path]
-        return self.call(argv, 'nixos-container create %s' % name)
+        return self.call(argv, 'nixos-container create %s' % name, cwd=self.scratch_dir if flake else None)
 
     def update(self, name, config=None, config_file=None, flake=None, flake_attr=None, nixos_path=None):
         argv = [self.nixos_container, 'update', name]
         argv += _guest_args(config, config_file, flake, flake_attr, nixos_path)
-        return self.call(argv, 'nixos-container update %s' % name)
+        return self.call(argv, 'nixos-container update %s' % name, cwd=self.scratch_dir if flake else None)
 
     def start(self, name, timeout=None):
         argv = [self.nixos_container, 'start', name]

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import (
@@ -143,8 +144,8 @@ class ContainerManager(object):
         self.result = dict(changed=False, actions=[])
 
     # plumbing ---------------------------------------------------------------------------
-    def _run(self, argv, data=None):
-        return self.module.run_command(argv, data=data)
+    def _run(self, argv, data=None, cwd=None):
+        return self.module.run_command(argv, data=data, cwd=cwd)
 
     def _bin(self, name, required=True):
         path = self.module.get_bin_path(name, required=False, opt_dirs=SEARCH_DIRS)
@@ -170,8 +171,13 @@ class ContainerManager(object):
         self.result['actions'] = self.runner.actions
         if self.module.check_mode:
             return self._plan_and_apply()
-        with FileLock(MODULE_LOCK_PATH):
-            return self._plan_and_apply()
+        scratch = tempfile.mkdtemp(prefix='nixfleet-')
+        self.runner.scratch_dir = scratch
+        try:
+            with FileLock(MODULE_LOCK_PATH):
+                return self._plan_and_apply()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _plan_and_apply(self):
         current = self._read()

@@ -101,6 +101,11 @@ class Lab:
     def address(self, host):
         return self._addresses[host]
 
+    @staticmethod
+    def labctl(*args, check=True, timeout=120):
+        """Run tests/lab/labctl ARGS for this lab (same environment)."""
+        return labctl(*args, check=check, timeout=timeout)
+
     def exec(self, host, *argv, input=None, check=False, timeout=60):  # noqa: A002
         """Run ARGV inside HOST (labctl exec); text-mode CompletedProcess."""
         return labctl("exec", host, "--", *argv, input=input, check=check, timeout=timeout)

@@ -29,6 +29,7 @@ for path in glob.glob("/run/nixos-lab/faults/*/*"):
     os.unlink(path)
 for path in glob.glob("/run/nixos-lab/units/*"):
     os.unlink(path)
+print(" ".join(sorted(os.listdir(confdir))))
 '''
 
 # Prints what a test may want to know about files: {path: [kind, mode, content or target]}.
@@ -68,8 +69,8 @@ def describe(lab, *paths):
 
 
 def clean_host(lab):
-    python(lab, CLEAN_HOST)
-    assert nixos_container(lab, "list").stdout == ""
+    """Leave the host without containers, units or faults (and check that it is so)."""
+    assert python(lab, CLEAN_HOST).stdout == "\n"
 
 
 def ip_json(lab, *args, netns_pid=None):

@@ -115,11 +115,17 @@ ROWS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def clean_module(lab):
+    clean_host(lab)
+    return lab
+
+
 @pytest.fixture
-def clean(lab):
-    clean_host(lab)
-    yield lab
-    clean_host(lab)
+def clean(clean_module):
+    """Each test starts on a clean host and leaves one behind."""
+    yield clean_module
+    clean_host(clean_module)
 
 
 def run_setup(lab, steps):

@@ -40,6 +40,7 @@ def web(lab):
 
 @pytest.fixture
 def clean(lab):
+    """Each test starts on a clean host (the shared `web` is gone then) and leaves one."""
     clean_host(lab)
     yield lab
     clean_host(lab)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import assert_four_steps, four_step_play, host_digest, host_state, module_play
+from conftest import assert_four_steps, four_step_play, host_digest, host_state, module_play, module_result
 
 NGINX = 'services.nginx.enable = true;'
 
@@ -30,7 +30,7 @@ def status(lab, name, host='host1'):
 def test_create_and_start_four_steps(fresh):
     run = fresh.playbook(four_step_play(dict(name='web', config=NGINX)))
     assert_four_steps(run)
-    real = run.result('host1', 'step2 real')
+    real = module_result(run, 'step2 real')
     assert real['action'] == 'create'
     assert real['plan']['steps'] == ['create', 'start']
     # The module chose the pair itself and passed it explicitly (facts §4 rule).
@@ -56,7 +56,7 @@ def test_guest_change_reloads_in_place(fresh):
     ifindex = links(fresh)['ve-web']['ifindex']
     run = fresh.playbook(four_step_play(dict(name='web', config=NGINX + '\nenvironment.etc.x.text = "2";')))
     assert_four_steps(run)
-    real = run.result('host1', 'step2 real')
+    real = module_result(run, 'step2 real')
     assert real['action'] == 'reload'
     assert real['reasons'] == ['the guest configuration changed']
     assert real['generation_before'] == 1 and real['generation_after'] == 2
@@ -71,7 +71,7 @@ def test_conf_change_restarts(fresh):
     ports = [dict(host_port=8080, container_port=80)]
     run = fresh.playbook(four_step_play(dict(name='web', config=NGINX, forward_ports=ports)))
     assert_four_steps(run)
-    real = run.result('host1', 'step2 real')
+    real = module_result(run, 'step2 real')
     assert real['action'] == 'restart'
     assert real['plan']['steps'] == ['stop', 'write_conf', 'start']
     assert "HOST_PORT changes from '' to 'tcp:8080:80'" in real['reasons']
@@ -149,15 +149,15 @@ def test_rollback_restores_previous_generation(fresh):
     assert http_from_host(fresh, '10.233.1.2').startswith('web generation 2')
     run = fresh.playbook(module_play(dict(name='web', rollback=True)))
     assert run.rc == 0, run.stdout
-    result = run.result('host1', 'task')
+    result = module_result(run, 'task')
     assert result['action'] == 'rollback' and result['changed']
     assert (result['generation_before'], result['generation_after']) == (2, 1)
     assert http_from_host(fresh, '10.233.1.2').startswith('web generation 1')
     # The declared configuration is generation 2's: the next plain run rolls forward again.
     again = fresh.playbook(module_play(dict(name='web', config=NGINX + '\nenvironment.etc.v.text = "2";'),
                                        check=True))
-    assert again.result('host1', 'task')['action'] == 'reload'
-    assert 'rolled back or changed by hand' in ' '.join(again.result('host1', 'task')['reasons'])
+    assert module_result(again, 'task')['action'] == 'reload'
+    assert 'rolled back or changed by hand' in ' '.join(module_result(again, 'task')['reasons'])
 
 
 def test_recreate_keeps_addresses(fresh):
@@ -165,7 +165,7 @@ def test_recreate_keeps_addresses(fresh):
     fresh.exec('host1', 'touch', '/var/lib/nixos-containers/web/marker', check=True)
     run = fresh.playbook(module_play(dict(name='web', config=NGINX, recreate=True)))
     assert run.rc == 0, run.stdout
-    assert run.result('host1', 'task')['action'] == 'recreate'
+    assert module_result(run, 'task')['action'] == 'recreate'
     assert fresh.exec('host1', 'test', '-e', '/var/lib/nixos-containers/web/marker').returncode == 1
     assert 'LOCAL_ADDRESS=10.233.9.2\n' in conf_of(fresh, 'web')
     assert http_from_host(fresh, '10.233.9.2').startswith('web generation 1')
@@ -176,23 +176,23 @@ def test_allocation_avoids_prefixed_and_live_addresses(fresh):
     fresh.exec('host1', 'sh', '-c', 'printf "PRIVATE_NETWORK=1\\nHOST_ADDRESS=10.233.1.1/24\\n'
                'LOCAL_ADDRESS=10.233.1.2/24\\nHOST_BRIDGE=\\nHOST_PORT=\\nAUTO_START=0\\n" '
                '> /etc/nixos-containers/other.conf', check=True)
-    fresh.exec('host1', 'sh', '-c', 'ip link add nfdummy type dummy && ip addr add 10.233.2.1/32 dev nfdummy',
+    fresh.exec('host1', 'sh', '-c', 'ip link add nfprobe type veth peer name nfprobe-p && ip addr add 10.233.2.1/32 dev nfprobe',
                check=True)
     try:
         run = fresh.playbook(module_play(dict(name='web', config=NGINX, state='present')))
         assert run.rc == 0, run.stdout
         assert 'HOST_ADDRESS=10.233.3.1\nLOCAL_ADDRESS=10.233.3.2\n' in conf_of(fresh, 'web')
     finally:
-        fresh.exec('host1', 'ip', 'link', 'del', 'nfdummy')
+        fresh.exec('host1', 'ip', 'link', 'del', 'nfprobe')
         fresh.exec('host1', 'rm', '-f', '/etc/nixos-containers/other.conf')
 
 
 BAD_INPUTS = [
     (dict(name='bad_name'), 'underscore'),
-    (dict(name='waytoolongname'), '11 characters'),
+    (dict(name='waytoolongname'), 'at most 11'),
     (dict(name='-x'), 'name'),
     (dict(name='web', host_address='10.233.1.300', local_address='10.233.1.2'), 'host_address'),
-    (dict(name='web', forward_ports=[dict(host_port=70000)]), 'host_port'),
+    (dict(name='web', forward_ports=[dict(host_port=70000)]), 'outside 1..65535'),
     (dict(name='web', bind_mounts=[dict(mount_point='/a b')]), 'bind_mounts'),
     (dict(name='web', config='services.nginx.enable = true'), 'does not parse'),
     (dict(name='web', config=NGINX, flake='x#y'), 'mutually exclusive'),
@@ -205,7 +205,7 @@ def test_bad_input_fails_before_any_change(fresh, task_args, needle):
     fresh.playbook(module_play(dict(name='web', config=NGINX)))
     before = host_state(fresh, 'host1')
     run = fresh.playbook(module_play(task_args, ignore_errors=True))
-    result = run.result('host1', 'task')
+    result = module_result(run, 'task')
     assert result['failed'], result
     assert needle in result['msg'], result['msg']
     assert 'Traceback' not in json.dumps(result)
@@ -221,7 +221,7 @@ def test_check_mode_changes_nothing(fresh):
                  dict(name='web', state='stopped'), dict(name='web', rollback=True, config=NGINX)):
         run = fresh.playbook(module_play(args, check=True), diff=True)
         assert run.rc == 0, run.stdout
-        assert run.result('host1', 'task')['changed'], args
+        assert module_result(run, 'task')['changed'], args
     assert host_digest(fresh, 'host1') == before
 
 
@@ -229,7 +229,7 @@ def test_diff_shows_conf_and_configuration(fresh):
     fresh.playbook(module_play(dict(name='web', config=NGINX)))
     run = fresh.playbook(module_play(dict(name='web', config=NGINX, forward_ports=[dict(host_port=8080)]),
                                      check=True), diff=True)
-    diff = run.result('host1', 'task')['diff']
+    diff = module_result(run, 'task')['diff']
     conf_diff = [d for d in diff if d['before_header'].endswith('web.conf')][0]
     assert 'HOST_PORT=\n' in conf_diff['before'] and 'HOST_PORT=tcp:8080:8080\n' in conf_diff['after']
     assert '+HOST_PORT=tcp:8080:8080' in run.stdout
@@ -244,10 +244,10 @@ def test_declarative_container_is_never_modified(fresh):
     try:
         before = host_state(fresh, 'host1')
         run = fresh.playbook(module_play(dict(name='decl', state='absent'), ignore_errors=True))
-        assert 'declarative' in run.result('host1', 'task')['msg']
+        assert 'declarative' in module_result(run, 'task')['msg']
         run = fresh.playbook(module_play(dict(name='decl', forward_ports=[dict(host_port=99)]),
                                          ignore_errors=True))
-        assert 'declarative' in run.result('host1', 'task')['msg']
+        assert 'declarative' in module_result(run, 'task')['msg']
         assert host_state(fresh, 'host1') == before
     finally:
         fresh.exec('host1', 'rm', '-rf', '/etc/nixos-containers/decl.conf', '/nix/store/decl')
@@ -261,7 +261,7 @@ def test_config_file_content_change_rebuilds(fresh):
     fresh.exec('host1', 'sh', '-c', 'echo "{ services.nginx.enable = true; services.openssh.enable = true; }"'
                ' > /srv/web.nix', check=True)
     run = fresh.playbook(module_play(dict(name='web', config_file='/srv/web.nix')))
-    result = run.result('host1', 'task')
+    result = module_result(run, 'task')
     assert result['action'] == 'reload'
     assert result['reasons'] == ['the content of config_file changed']
     assert result['generation_after'] == 2
@@ -279,10 +279,55 @@ def test_private_network_false_uses_host_network(fresh):
 def test_start_failure_reports_clearly(fresh):
     fresh.fault('host1', 'start-fail', 'web')
     run = fresh.playbook(module_play(dict(name='web', config=NGINX), ignore_errors=True))
-    result = run.result('host1', 'task')
+    result = module_result(run, 'task')
     assert result['failed']
     assert 'could not start' in result['msg']
     assert result['cmd'][-2:] == ['start', 'web']
     assert result['rc'] != 0
     # What had been done is reported: the container was created.
     assert any(argv[1:3] == ['create', 'web'] for argv in result['actions'])
+
+
+FLAKE_NIX = '''{
+  outputs = { self, nixpkgs }: {
+    nixosConfigurations.web = nixpkgs.lib.nixosSystem {
+      modules = [ ({ ... }: { boot.isNspawnContainer = true; services.nginx.enable = true; }) ];
+    };
+    nixosConfigurations.ssh = nixpkgs.lib.nixosSystem {
+      modules = [ ({ ... }: { boot.isNspawnContainer = true; services.openssh.enable = true; }) ];
+    };
+  };
+}
+'''
+
+
+def test_flake_remembers_the_attribute(fresh):
+    fresh.exec('host1', 'sh', '-c', 'mkdir -p /srv/flk && cat > /srv/flk/flake.nix', input=FLAKE_NIX, check=True)
+    run = fresh.playbook(four_step_play(dict(name='fl', flake='/srv/flk#web')))
+    assert_four_steps(run)
+    conf = conf_of(fresh, 'fl')
+    assert 'FLAKE=/srv/flk\n' in conf and 'NIXFLEET_FLAKE_ATTR=web\n' in conf
+    assert http_from_host(fresh, '10.233.1.2').startswith('fl generation 1')
+    # P-12: no `.tmp` GC-root link left in root's home (or anywhere the module ran).
+    assert fresh.exec('host1', 'test', '-e', '/root/.tmp').returncode == 1
+    run = fresh.playbook(module_play(dict(name='fl', flake='/srv/flk#ssh')))
+    result = module_result(run, 'task')
+    assert result['action'] == 'reload'
+    assert "NIXFLEET_FLAKE_ATTR changes from 'web' to 'ssh'" in result['reasons']
+    assert ['--flake', '/srv/flk#ssh'] == result['actions'][0][-2:]
+    assert 'NIXFLEET_FLAKE_ATTR=ssh\n' in conf_of(fresh, 'fl')
+
+
+def test_system_path_switches_the_profile(fresh):
+    fresh.playbook(module_play(dict(name='src', config=NGINX + ' environment.etc.v.text = "src";', state='present')))
+    store_path = fresh.exec('host1', 'readlink', '-f', '/nix/var/nix/profiles/per-container/src/system',
+                            check=True).stdout.strip()
+    fresh.playbook(module_play(dict(name='web', config=NGINX)))
+    run = fresh.playbook(four_step_play(dict(name='web', system_path=store_path)))
+    assert_four_steps(run)
+    result = module_result(run, 'step2 real')
+    assert result['plan']['steps'] == ['set_system', 'reload']
+    assert result['generation_after'] == 2
+    assert fresh.exec('host1', 'readlink', '-f', '/nix/var/nix/profiles/per-container/web/system',
+                      check=True).stdout.strip() == store_path
+    assert http_from_host(fresh, '10.233.2.2').startswith('web generation 2')

@@ -81,7 +81,8 @@ def main(argv):
         names = [n for n in rest if not n.startswith("-")]
         name = names[0] if names else ""
         if name not in units.machines():
-            return no_machine("get login PTY for", name) if name else 1
+            sys.stderr.write("Failed to get login PTY: No machine '%s' known\n" % name)
+            return 1
         sys.stderr.write("Failed to get login PTY: the lab's guests run no getty "
                          "(use nixos-container root-login or run)\n")
         return 1

@@ -28,30 +28,12 @@ def _current_number(profile):
         return None
 
 
-def _switch(profile, number):
-    base = os.path.basename(profile)
-    link = "%s-%d-link" % (base, number)
-    tmp = "%s.tmp-%d" % (profile, os.getpid())
-    os.symlink(link, tmp)
-    os.rename(tmp, profile)
-
-
 def _set(profile, path):
     if not path.startswith(STORE + "/"):
         return _fail("path '%s' is not in the Nix store" % path)
     if not os.path.isdir(path):
         return _fail("path '%s' is not valid" % path)
-    gens = profiles.generations(profile)
-    if gens and os.path.realpath(gens[-1][1]) == os.path.realpath(path):
-        _switch(profile, gens[-1][0])
-        return 0
-    number = (gens[-1][0] + 1) if gens else 1
-    directory, base = os.path.split(profile)
-    link = os.path.join(directory, "%s-%d-link" % (base, number))
-    tmp = "%s.tmp-%d" % (link, os.getpid())
-    os.symlink(path, tmp)
-    os.rename(tmp, link)
-    _switch(profile, number)
+    profiles.set_profile(profile, path)
     return 0
 
 
@@ -60,7 +42,7 @@ def _switch_to(profile, number):
     if number not in [n for n, _ in profiles.generations(profile)]:
         return _fail("generation %d does not exist" % number)
     sys.stderr.write("switching profile from version %s to %d\n" % (current, number))
-    _switch(profile, number)
+    profiles.switch_to(profile, number)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Nix profiles as `nix-env -p PROFILE --set PATH` leaves them.
 
 A profile is a symlink `system -> system-N-link`, each generation a symlink
-`system-N-link -> /nix/store/...`. Setting the path the profile already points at makes no
+`system-N-link -> /nix/store/...`. Setting the path the newest generation points at makes no
 new generation.
 """
 
@@ -40,14 +40,23 @@ def _replace_symlink(target, path):
     os.rename(tmp, path)
 
 
+def switch_to(profile, number):
+    """Point profile at its generation NUMBER (as nix-env's switchLink does)."""
+    _replace_symlink("%s-%d-link" % (os.path.basename(profile), number), profile)
+
+
 def set_profile(profile, store_path):
-    """Point profile at store_path; returns the generation number now current."""
+    """`nix-env -p profile --set store_path`; returns the generation number now current.
+
+    Nix makes a new generation unless the *newest* one already points at store_path, in
+    which case the profile just switches to that one (createGeneration in Nix's profiles.cc).
+    """
     directory, base = os.path.split(profile)
-    if current_target(profile) == os.path.realpath(store_path):
-        return int(re.search(r"-(\d+)-link$", os.readlink(profile)).group(1))
-    numbers = _generation_numbers(profile)
-    number = (numbers[-1] + 1) if numbers else 1
-    link_name = "%s-%d-link" % (base, number)
-    _replace_symlink(store_path, os.path.join(directory, link_name))
-    _replace_symlink(link_name, profile)
+    gens = generations(profile)
+    if gens and os.path.realpath(gens[-1][1]) == os.path.realpath(store_path):
+        switch_to(profile, gens[-1][0])
+        return gens[-1][0]
+    number = (gens[-1][0] + 1) if gens else 1
+    _replace_symlink(store_path, os.path.join(directory, "%s-%d-link" % (base, number)))
+    switch_to(profile, number)
     return number

@@ -9,6 +9,7 @@ NOTIFY_SOCKET), postStart, and then watches nspawn until it exits.
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import select
@@ -76,7 +77,6 @@ def locked(unit):
 
 
 def read_state(unit):
-    import json
     state = dict(DEFAULT_STATE)
     try:
         with open(state_file(unit), encoding="utf-8") as handle:

@@ -1,5 +1,7 @@
+# shellcheck shell=sh
 # The container-init wrapper of the container@ unit (facts §5.5), for busybox sh.
 # An early stop request (SIGRTMIN+3, 37 under glibc) must not be lost.
+# shellcheck disable=SC2172 # busybox ash knows no RTMIN names
 trap 'exit 0' 37
 set -e
 export PATH=@busybox@/bin
@@ -27,4 +29,5 @@ if [ -n "${HOST_ADDRESS-}${LOCAL_ADDRESS-}${HOST_ADDRESS6-}${LOCAL_ADDRESS6-}${H
 fi
 
 # Sourced, not executed, so the trap above stays in force.
+# shellcheck disable=SC1090 # the system's init, known only at run time
 . "$1"

@@ -1,7 +1,8 @@
+# shellcheck shell=sh
 # One HTTP exchange on stdin/stdout: the stand-in for nginx/httpd.
 PATH=@busybox@/bin
 cr=$(printf '\r')
-read -r request_line || exit 0
+read -r _ || exit 0  # the request line; every path gets the same answer
 while read -r header; do
   case "$header" in "" | "$cr") break ;; esac
 done
