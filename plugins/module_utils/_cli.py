@@ -135,7 +135,8 @@ class Runner(object):
             return self.call(argv, 'nixos-container start %s' % name)
         except CliError as e:
             if timeout and e.rc in (124, 137):
-                e.msg = 'nixos-container start %s did not finish within start_timeout=%ss' % (name, timeout)
+                raise CliError('nixos-container start %s did not finish within start_timeout=%ss' % (name, timeout),
+                               e.cmd, e.rc, e.stdout, e.stderr)
             raise
 
     def stop(self, name):

@@ -1,0 +1,48 @@
+"""nixos_container_info against the lab: what it reports matches the host."""
+
+from conftest import module_play, module_result
+
+INFO_PLAY = '''
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: all
+      nixfleet.containers.nixos_container_info:
+    - name: one
+      nixfleet.containers.nixos_container_info:
+        name: web
+    - name: missing
+      nixfleet.containers.nixos_container_info:
+        name: nosuch
+'''
+
+
+def test_info_reports_what_the_host_has(fresh):
+    fresh.playbook(module_play(dict(name='web', config='services.nginx.enable = true;',
+                                    forward_ports=[dict(host_port=8080, container_port=80)],
+                                    bind_mounts=[dict(mount_point='/data', host_path='/srv')])))
+    fresh.playbook(module_play(dict(name='idle', config='', state='stopped')))
+    fresh.playbook(module_play(dict(name='web', config='services.nginx.enable = true; a.b = 1;',
+                                    forward_ports=[dict(host_port=8080, container_port=80)])))
+    run = fresh.playbook(INFO_PLAY, check=True)
+    assert run.rc == 0, str(run)
+    every = module_result(run, 'all')
+    assert [c['name'] for c in every['containers']] == ['idle', 'web']
+    assert not every['changed']
+    web = module_result(run, 'one')
+    assert web['exists'] is True
+    facts = web['container']
+    leader = fresh.exec('host1', 'machinectl', 'show', 'web', '-p', 'Leader', '--value', check=True).stdout.strip()
+    show_ip = fresh.exec('host1', 'nixos-container', 'show-ip', 'web', check=True).stdout.strip()
+    assert facts['local_address'] == show_ip == '10.233.1.2'
+    assert (facts['state'], facts['active_state'], facts['kind']) == ('up', 'active', 'imperative')
+    assert facts['leader_pid'] == int(leader)
+    assert facts['forward_ports'] == [dict(protocol='tcp', host_port=8080, container_port=80)]
+    assert facts['bind_mounts'] == [dict(mount_point='/data', host_path='/srv', read_only=True)]
+    assert facts['configuration'] == 'services.nginx.enable = true; a.b = 1;'
+    assert facts['generation'] == 2 and [g['number'] for g in facts['generations']] == [1, 2]
+    idle = [c for c in every['containers'] if c['name'] == 'idle'][0]
+    assert (idle['state'], idle['active_state']) == ('down', 'inactive')
+    assert 'leader_pid' not in idle
+    missing = module_result(run, 'missing')
+    assert (missing['exists'], missing['container'], missing['containers']) == (False, {}, [])
