@@ -14,6 +14,7 @@ everything; :func:`cli_allocate_pair` reproduces the CLI exactly, for comparison
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import hashlib
 import ipaddress
 import re
 
@@ -119,3 +120,116 @@ def cli_allocate_pair(conf_texts):
         if str(host) not in used and str(local) not in used:
             return host, local
     raise PoolExhausted('out of IP addresses')
+
+
+# ---- pools (nixos_container_network's allocation) -------------------------------------------
+#
+# A pool is a CIDR split into blocks of one prefix length (10.233.0.0/16 into /24s by default,
+# as the CLI's 10.233.N.x). A container gets block N's first two addresses: host and local,
+# either as a /32 (/128) pair (mode "pair", the nixos-container layout) or with the block's
+# prefix (mode "prefix"). The first block tried is derived from a hash of the container name,
+# so a name keeps its block no matter in which order containers come and go; a name that
+# already holds addresses (its conf file, or its entry in the fleet list) keeps those.
+
+class PoolError(ValueError):
+    """A pool that cannot be used as given."""
+
+
+def parse_pool(cidr, block_prefix, where='pool'):
+    """``(network, block_prefix)`` of a pool, checked: the blocks must hold two addresses."""
+    try:
+        network = ipaddress.ip_network(str(cidr).strip(), strict=False)
+    except ValueError:
+        raise PoolError('%s: %r is not a CIDR range' % (where, cidr))
+    if block_prefix is None:
+        block_prefix = 24 if network.version == 4 else 64
+    if not network.prefixlen <= block_prefix <= network.max_prefixlen - 1:
+        raise PoolError('%s: blocks of /%d do not fit %s (the prefix must be between /%d and /%d)'
+                        % (where, block_prefix, network, network.prefixlen, network.max_prefixlen - 1))
+    return network, block_prefix
+
+
+def _block_count(network, block_prefix):
+    return 1 << (block_prefix - network.prefixlen)
+
+
+def _block(network, block_prefix, index):
+    size = 1 << (network.max_prefixlen - block_prefix)
+    first = int(network.network_address) + index * size
+    return ipaddress.ip_network((first, block_prefix))
+
+
+def _skipped(network, block_prefix, index):
+    """The CLI never uses 10.233.0.x nor 10.233.255.x: skip the pool's first and last block
+    (they hold its network and broadcast addresses) when there are more than two."""
+    count = _block_count(network, block_prefix)
+    return count > 2 and network.version == 4 and index in (0, count - 1)
+
+
+def block_addresses(block, mode):
+    """``(host, local)`` interfaces of a block: its .1 and .2 (::1 and ::2)."""
+    base = int(block.network_address)
+    prefix = block.max_prefixlen if mode == 'pair' else block.prefixlen
+    if mode == 'prefix' and block.num_addresses < 4 and block.version == 4:
+        raise PoolError('mode prefix needs blocks of at least 4 addresses (/30), got /%d' % block.prefixlen)
+    make = ipaddress.ip_interface
+    return (make('%s/%d' % (ipaddress.ip_address(base + 1), prefix)),
+            make('%s/%d' % (ipaddress.ip_address(base + 2), prefix)))
+
+
+def name_start(name, count):
+    """Where a name's probe starts: a stable hash, the same on every host and Python."""
+    digest = hashlib.sha256(name.encode('utf-8')).hexdigest()
+    return int(digest[:16], 16) % count
+
+
+def _interfaces(values):
+    out = []
+    for value in values:
+        if value is None or value == '':
+            continue
+        try:
+            out.append(ipaddress.ip_interface(str(value).strip()))
+        except ValueError:
+            continue
+    return out
+
+
+def block_is_free(block, used_interfaces, used_networks):
+    """No used address inside the block, and no used network overlapping it."""
+    for interface in used_interfaces:
+        if interface.version == block.version and interface.ip in block:
+            return False
+    for network in used_networks:
+        if network.version == block.version and network.overlaps(block):
+            return False
+    return True
+
+
+def allocate_block(name, pool, block_prefix, mode, used_addresses=(), used_networks=()):
+    """``(block, host, local)`` for ``name`` from the pool; raises PoolExhausted.
+
+    ``used_addresses``: addresses (with or without prefix) that may not fall into the block;
+    ``used_networks``: networks the block may not overlap (routes, prefixed conf values,
+    live addresses' subnets).
+    """
+    network, block_prefix = parse_pool(pool, block_prefix)
+    used_interfaces = _interfaces(used_addresses)
+    networks = [n if isinstance(n, (ipaddress.IPv4Network, ipaddress.IPv6Network))
+                else ipaddress.ip_network(str(n), strict=False) for n in used_networks]
+    count = _block_count(network, block_prefix)
+    start = name_start(name, count)
+    # Probing is linear from the name's start; a pool with more than a million blocks is only
+    # probed that far (it is never that full in practice).
+    limit = min(count, 1 << 20)
+    for step in range(limit):
+        index = (start + step) % count
+        if _skipped(network, block_prefix, index):
+            continue
+        block = _block(network, block_prefix, index)
+        if block_is_free(block, used_interfaces, networks):
+            host, local = block_addresses(block, mode)
+            return block, host, local
+    raise PoolExhausted('pool %s is exhausted: no free /%d block for %r (%d blocks, all used or '
+                        'colliding with conf files, live addresses or the fleet allocations)'
+                        % (network, block_prefix, name, count))

@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import ipaddress
 import re
+import unicodedata
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import interface_name_error
 
@@ -344,9 +345,14 @@ def _option_list(opts, name):
     return items
 
 
+def _control_characters(value):
+    """systemd refuses environment values with control characters (other than tab/newline)."""
+    return sorted(set(c for c in value if unicodedata.category(c) == 'Cc'))
+
+
 def _check_word(name, word):
     """One word of a word-split list: joined with spaces later, so it must stay one word."""
-    bad = sorted(set(word) & set(FORBIDDEN_CHARACTERS + GLOB_CHARACTERS + ' \t\v\f'))
+    bad = sorted(set(word) & set(FORBIDDEN_CHARACTERS + GLOB_CHARACTERS + ' \t\v\f') | set(_control_characters(word)))
     if bad:
         raise ValueError('%s: %r contains %s; the unit splits and expands this value unquoted, '
                          'so whitespace, quotes, "$", "\\" and glob characters are impossible'
@@ -494,7 +500,7 @@ def conf_values_errors(values):
 
 def _characters_errors(key, value):
     label = _label(key)
-    bad = sorted(set(value) & set(FORBIDDEN_CHARACTERS))
+    bad = sorted(set(value) & set(FORBIDDEN_CHARACTERS) | set(_control_characters(value)))
     if bad:
         return ['%s: %r contains %s, which the conf file cannot carry'
                 % (label, value, ', '.join(repr(c) for c in bad))]

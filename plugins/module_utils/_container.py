@@ -8,6 +8,7 @@ This module_util is PRIVATE to the collection: it may change without notice.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -32,6 +33,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
+    nix_attrset_body_error,
     nix_parse_error,
     render_configuration_nix,
     render_settings_body,
@@ -134,66 +136,191 @@ def write_file_atomically(path, text, mode=0o644):
         raise
 
 
-class ContainerManager(object):
-    def __init__(self, module):
+class HostState(object):
+    """One host as the managers see it: binaries, layout, containers, used addresses.
+
+    Read once and shared by every container of a run: ``load`` reads the named containers
+    with ONE ``systemctl show``; the IPv4 addresses in use (every conf file and the live
+    links and routes) are read at most once, and each pair handed out in the run is claimed,
+    so containers allocated in one run never collide with each other.
+    """
+
+    def __init__(self, module, nixos_container_bin=None):
         self.module = module
-        self.params = module.params
-        self.name = self.params['name']
-        self.runner = None
-        self.layout = None
-        self.result = dict(changed=False, actions=[])
+        self.layout = Layout.detect()
+        self._paths = {}
+        self.nixos_container = nixos_container_bin or self.bin('nixos-container')
+        self.systemctl = self.bin('systemctl')
+        self.nix_env = self.bin('nix-env', required=False) or 'nix-env'
+        self.scratch_dir = None
+        self._containers = {}
+        self._conf_addresses = None
+        self._live = None
+        self.claimed = set()
+        self._warned = set()
+        self._query = Runner(self.run, systemctl=self.systemctl)
 
     # plumbing ---------------------------------------------------------------------------
-    def _run(self, argv, data=None, cwd=None):
+    def run(self, argv, data=None, cwd=None):
         return self.module.run_command(argv, data=data, cwd=cwd)
 
-    def _bin(self, name, required=True):
-        path = self.module.get_bin_path(name, required=False, opt_dirs=SEARCH_DIRS)
+    def bin(self, name, required=True):
+        if name not in self._paths:
+            self._paths[name] = self.module.get_bin_path(name, required=False, opt_dirs=SEARCH_DIRS)
+        path = self._paths[name]
         if required and not path:
             raise ValueError(_MISSING_BINARY.get(name, '%s was not found on the host') % name)
         return path
+
+    def warn_once(self, text):
+        if text not in self._warned:
+            self._warned.add(text)
+            self.module.warn(text)
+
+    def new_runner(self):
+        """A runner of its own (its ``actions`` are one container's), sharing the binaries."""
+        return Runner(self.run, nixos_container=self.nixos_container, systemctl=self.systemctl,
+                      nix_env=self.nix_env, scratch_dir=self.scratch_dir)
+
+    @contextlib.contextmanager
+    def mutating(self):
+        """Outside check mode: hold the collection's host lock and a scratch directory."""
+        if self.module.check_mode:
+            yield self
+            return
+        self.scratch_dir = tempfile.mkdtemp(prefix='nixfleet-')
+        try:
+            with FileLock(MODULE_LOCK_PATH):
+                yield self
+        finally:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            self.scratch_dir = None
+
+    # containers ---------------------------------------------------------------------------
+    def load(self, names):
+        """Read NAMES' files and their units (ONE systemctl call for all of them)."""
+        found = {}
+        for name in names:
+            found[name] = read_container(self.layout, name)
+        existing = [n for n in names if found[n] is not None]
+        units = self._query.show_units(existing) if existing else {}
+        for name in names:
+            self._containers[name] = (with_unit_state(found[name], units.get(name))
+                                      if found[name] is not None else None)
+
+    def current(self, name):
+        if name not in self._containers:
+            self.load([name])
+        return self._containers[name]
+
+    def refresh(self, name):
+        """Read one container again (after a change)."""
+        self._containers.pop(name, None)
+        return self.current(name)
+
+    # addresses ----------------------------------------------------------------------------
+    def claim(self, *addresses):
+        """Reserve addresses for this run (explicit ones of declared containers, allocated pairs)."""
+        self.claimed |= collect_used_ipv4([dict(HOST_ADDRESS=a) for a in addresses if a])
+
+    def used_ipv4(self, exclude=None):
+        """IPv4 addresses in use: every conf but EXCLUDE's, live links and routes, this run's claims."""
+        if self._conf_addresses is None:
+            self._conf_addresses = {}
+            for name in self.layout.list_names():
+                container = self._containers.get(name)
+                conf = container['conf'] if container else parse_conf(_read(self.layout.conf_path(name)) or '')
+                self._conf_addresses[name] = collect_used_ipv4([conf])
+        if self._live is None:
+            self._live = collect_used_ipv4([], live=self._live_ipv4())
+        used = set(self._live) | self.claimed
+        for name, addresses in self._conf_addresses.items():
+            if name != exclude:
+                used |= addresses
+        return used
+
+    def allocate(self, exclude=None):
+        host, local = allocate_pair(self.used_ipv4(exclude))
+        self.claimed |= set([host, local])
+        return str(host), str(local)
+
+    def _live_ipv4(self):
+        ip = self.bin('ip', required=False)
+        if not ip:
+            return []
+        found = []
+        rc, out, err = self.run([ip, '-j', '-4', 'addr', 'show'])
+        if rc == 0 and out.strip():
+            for link in json.loads(out):
+                found += [a['local'] for a in link.get('addr_info', []) if a.get('local')]
+        rc, out, err = self.run([ip, '-j', '-4', 'route', 'show', 'table', 'all'])
+        if rc == 0 and out.strip():
+            found += [r['dst'] for r in json.loads(out) if r.get('dst', 'default') not in ('default',)]
+        return found
+
+
+class ContainerManager(object):
+    """One container: options -> desired state -> plan (``prepare``) -> commands (``apply``).
+
+    ``params`` is a dict of :func:`container_argument_spec`'s options (the module's params by
+    default); ``host`` a :class:`HostState` shared with the other containers of the run.
+    """
+
+    def __init__(self, module, params=None, host=None):
+        self.module = module
+        self.params = module.params if params is None else params
+        self.name = self.params['name']
+        self.host = None
+        self.runner = None
+        self.layout = None
+        self.current = None
+        self.desired = None
+        self.plan = None
+        self.result = dict(changed=False, actions=[])
+        if host is not None:
+            self.attach(host)
+
+    def attach(self, host):
+        self.host = host
+        self.layout = host.layout
+        self.runner = host.new_runner()
+        self.result['actions'] = self.runner.actions
 
     def partial_result(self):
         result = dict(self.result)
         result['changed'] = bool(result.get('actions'))
         return result
 
-    # the run ------------------------------------------------------------------------------
+    # the run of the single module ---------------------------------------------------------------
     def run(self):
         self._validate_name()
-        self.layout = Layout.detect()
-        self.runner = Runner(
-            self._run,
-            nixos_container=self.params['nixos_container_bin'] or self._bin('nixos-container'),
-            systemctl=self._bin('systemctl'),
-            nix_env=self._bin('nix-env', required=False) or 'nix-env',
-        )
-        self.result['actions'] = self.runner.actions
-        if self.module.check_mode:
-            return self._plan_and_apply()
-        scratch = tempfile.mkdtemp(prefix='nixfleet-')
-        self.runner.scratch_dir = scratch
-        try:
-            with FileLock(MODULE_LOCK_PATH):
-                return self._plan_and_apply()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        host = HostState(self.module, self.params['nixos_container_bin'])
+        with host.mutating():
+            self.attach(host)
+            self.prepare()
+            return self.apply()
 
-    def _plan_and_apply(self):
-        current = self._read()
-        desired = self._desired(current)
-        plan = make_plan(current, desired)
+    def prepare(self):
+        """Read, compute the desired state and the plan; nothing changes. Raises ValueError."""
+        self._validate_name()
+        current = self.current = self.host.current(self.name)
+        desired = self.desired = self._desired(current)
+        plan = self.plan = make_plan(current, desired)
         self.result.update(action=plan.action, reasons=plan.reasons, plan=plan.as_dict(),
-                           container=public_facts(current))
+                           container=public_facts(current), changed=plan.changes)
         if current:
             self.result['generation_before'] = current.get('generation')
         if self.module._diff:
             self.result['diff'] = self._diff(current, desired, plan)
+        return plan
+
+    def apply(self):
+        """Carry the plan out (not in check mode). Raises CliError when a command fails."""
+        plan, current, desired = self.plan, self.current, self.desired
         if self.module.check_mode or not plan.changes:
-            self.result['changed'] = plan.changes
             return self.result
         self._execute(plan, current, desired)
-        after = self._read()
+        after = self.host.refresh(self.name)
         self.result['container'] = public_facts(after)
         if after:
             self.result['generation_after'] = after.get('generation')
@@ -206,14 +333,6 @@ class ContainerManager(object):
         if plan.reasons == ['rebuild requested'] and before and after:
             return before.get('system_path') != after.get('system_path')
         return True
-
-    # reading ------------------------------------------------------------------------------
-    def _read(self):
-        container = read_container(self.layout, self.name)
-        if container is None:
-            return None
-        units = self.runner.show_units([self.name])
-        return with_unit_state(container, units.get(self.name))
 
     # desired state -----------------------------------------------------------------------
     def _validate_name(self):
@@ -259,7 +378,10 @@ class ContainerManager(object):
         if p['config'] or p['settings']:
             parts = [p['config'].strip('\n')] if p['config'] else []
             if p['settings']:
-                parts.append(render_settings_body(p['settings']))
+                try:
+                    parts.append(render_settings_body(p['settings']))
+                except ValueError as e:
+                    raise ValueError('settings: %s' % e)
             desired['extra'] = '\n'.join(parts)
         elif p['config_file']:
             path = p['config_file']
@@ -280,45 +402,37 @@ class ContainerManager(object):
             return
         if options.get('host_address') or options.get('local_address') or options.get('host_address6'):
             return
-        confs = [parse_conf(_read(self.layout.conf_path(n)) or '') for n in self.layout.list_names()
-                 if n != self.name]
-        used = collect_used_ipv4(confs, live=self._live_ipv4())
-        options['host_address'], options['local_address'] = (str(a) for a in allocate_pair(used))
-
-    def _live_ipv4(self):
-        ip = self._bin('ip', required=False)
-        if not ip:
-            return []
-        found = []
-        rc, out, err = self._run([ip, '-j', '-4', 'addr', 'show'])
-        if rc == 0 and out.strip():
-            for link in json.loads(out):
-                found += [a['local'] for a in link.get('addr_info', []) if a.get('local')]
-        rc, out, err = self._run([ip, '-j', '-4', 'route', 'show', 'table', 'all'])
-        if rc == 0 and out.strip():
-            found += [r['dst'] for r in json.loads(out) if r.get('dst', 'default') not in ('default',)]
-        return found
+        options['host_address'], options['local_address'] = self.host.allocate(exclude=self.name)
 
     def _check_nix(self, desired):
+        current = self.current or {}
         texts = []
         if desired.get('extra') is not None:
-            texts.append(('config', render_configuration_nix(self.name, desired['extra'])))
-        if desired.get('config_file_text') is not None:
+            text = render_configuration_nix(self.name, desired['extra'])
+            # The text already on the host parsed when it was built: no need to ask again.
+            if text != current.get('configuration_nix'):
+                texts.append(('config', text))
+        if desired.get('config_file_text') is not None and \
+                desired.get('config_digest') != current.get('conf', {}).get('NIXFLEET_CONFIG_SHA256'):
             texts.append(('config_file', desired['config_file_text']))
         if not texts:
             return
-        nix_instantiate = self._bin('nix-instantiate', required=False)
+        nix_instantiate = self.host.bin('nix-instantiate', required=False)
         if not nix_instantiate:
-            self.module.warn('nix-instantiate was not found on the host: the Nix syntax was not checked')
+            self.host.warn_once('nix-instantiate was not found on the host: the Nix syntax was not checked')
             return
 
         def run(argv, data):
-            return self._run([nix_instantiate] + list(argv[1:]), data=data)
+            return self.host.run([nix_instantiate] + list(argv[1:]), data=data)
 
         for what, text in texts:
             error = nix_parse_error(text, run)
             if error:
                 raise ValueError('%s: the Nix text does not parse: %s' % (what, error))
+            if what == 'config':
+                error = nix_attrset_body_error(desired['extra'], run)
+                if error:
+                    raise ValueError('config: %s' % error)
 
     # diff ---------------------------------------------------------------------------------
     def _diff(self, current, desired, plan):

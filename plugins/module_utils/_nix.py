@@ -266,3 +266,22 @@ def nix_parse_error(text, run):
         return None
     message = (stderr or '').strip() or (stdout or '').strip()
     return message or 'nix-instantiate --parse failed with exit status %d' % rc
+
+
+def nix_attrset_body_error(body, run):
+    """Why ``body`` is not the body of ONE attribute set, or None.
+
+    nixos-container splices ``--config`` text into the braces of its template. Text that
+    closes those braces (``} // import /x // {``, ``} { ``) still parses as a whole, and only
+    fails, or worse succeeds, when evaluated. Parsed on its own inside braces, a real body
+    prints back as one attribute set; anything else prints as an application or operator in
+    parentheses.
+    """
+    rc, stdout, stderr = run(list(NIX_PARSE_ARGV), data='{\n%s\n}' % body)
+    if rc != 0:
+        message = (stderr or '').strip() or (stdout or '').strip()
+        return message or 'nix-instantiate --parse failed with exit status %d' % rc
+    if not (stdout or '').lstrip().startswith(('{', 'rec {')):
+        return ('the text is not the body of one attribute set: it closes the braces nixos-container '
+                'puts around it (parsed as %s)' % (stdout or '').strip()[:200])
+    return None

@@ -204,3 +204,9 @@ def clean_hosts(lab):
             leftovers[host] = (result.returncode, result.stdout.strip(), result.stderr.strip())
     if leftovers:
         raise RuntimeError(f"containers left after clean-up: {leftovers}")
+
+
+@pytest.fixture
+def fresh(lab, clean_hosts):
+    """The lab, with every container destroyed and every fault cleared after the test."""
+    return lab

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python
 """The lab's "outside" (a stand-in for the internet): answers every GET with the client address.
 
 The body is `client=<source address as seen here>`, so tests can tell whether traffic arrived

@@ -49,16 +49,16 @@ ROWS = [
     ("bogus-no-name", [], ["bogus"], 255, "", err("no container name specified")),
     ("status-bad-name", [], ["status", "bad.name"], 255, "", err("invalid container name")),
     ("status-nonexist", [], ["status", "nonexist"], 2, "gone\n",
-     err("container ‘nonexist’ does not exist")),
+     err("container \u2018nonexist\u2019 does not exist")),
     ("destroy-nonexist", [], ["destroy", "nonexist"], 0, "", ""),
-    ("start-nonexist", [], ["start", "nonexist"], 2, "", err("container ‘nonexist’ does not exist")),
+    ("start-nonexist", [], ["start", "nonexist"], 2, "", err("container \u2018nonexist\u2019 does not exist")),
     ("show-ip-nonexist", [], ["show-ip", "nonexist"], 2, "",
-     err("container ‘nonexist’ does not exist")),
+     err("container \u2018nonexist\u2019 does not exist")),
     ("create-too-long", [], ["create", "averyverylongname"], 2, "",
-     err("container name ‘averyverylongname’ is too long")),
+     err("container name \u2018averyverylongname\u2019 is too long")),
     ("create-new", [], ["create", "foo"], 0, "", "host IP is 10.233.1.1, container IP is 10.233.1.2\n"),
     ("create-exists", [("nc", "create", "foo")], ["create", "foo"], 25, "",
-     err("container ‘foo’ already exists")),
+     err("container \u2018foo\u2019 already exists")),
     ("create-ensure-unique", [("nc", "create", "foo")], ["create", "foo", "--ensure-unique-name"],
      0, "foo-0\n", "host IP is 10.233.2.1, container IP is 10.233.2.2\n"),
     ("create-addresses", [],
@@ -108,7 +108,7 @@ ROWS = [
              % PROG, 502)),
     ("show-host-key-none", [("nc", "create", "foo")], ["show-host-key", "foo"], 1, "", ""),
     ("bogus-existing", [("nc", "create", "foo")], ["bogus", "foo"], 255, "",
-     err("unknown action ‘bogus’")),
+     err("unknown action \u2018bogus\u2019")),
     ("run-without-double-dash", [("nc", "create", "foo")], ["run", "foo", "ls", "-la"], 1, "",
      "Unknown option: la\n"),
     ("help", [], ["--help"], 0, re.compile(r"\AUsage: nixos-container list\n"), ""),
@@ -150,7 +150,7 @@ def matches(expected, actual):
 
 @pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
 def test_observed_table_row(clean, row):
-    _, setup, argv, rc, stdout, stderr = row
+    _row_id, setup, argv, rc, stdout, stderr = row
     run_setup(clean, setup)
     done = nixos_container(clean, *argv)
     assert (done.returncode, matches(stdout, done.stdout), matches(stderr, done.stderr)) == \
@@ -308,7 +308,7 @@ def test_generations_new_on_change_none_on_identical(clean):
     top_mode, mode, links = profile(clean, "foo")
     assert (top_mode, mode, sorted(links)) == (0o700, 0o755, ["system", "system-1-link"])
     ok(clean, "nixos-container", "update", "foo", "--config", "services.openssh.enable = true;")
-    _, _, links = profile(clean, "foo")
+    links = profile(clean, "foo")[2]
     assert sorted(links) == ["system", "system-1-link", "system-2-link"]
     assert links["system"] == "system-2-link"
     assert links["system-1-link"] != links["system-2-link"]
@@ -321,7 +321,7 @@ def test_update_build_failure_keeps_generation(clean):
     done = nixos_container(clean, "update", "foo", "--config", "{")
     assert done.returncode != 0
     assert done.stderr.endswith(err("failed to build container configuration"))
-    _, _, links = profile(clean, "foo")
+    links = profile(clean, "foo")[2]
     assert sorted(links) == ["system", "system-1-link"]
 
 
@@ -330,7 +330,7 @@ def test_system_path_option(clean):
     system = describe(clean, "/nix/var/nix/profiles/per-container/foo/system-1-link")
     store_path = system["/nix/var/nix/profiles/per-container/foo/system-1-link"][2]
     ok(clean, "nixos-container", "create", "sp", "--system-path", store_path)
-    _, _, links = profile(clean, "sp")
+    links = profile(clean, "sp")[2]
     assert links["system-1-link"] == store_path
     assert describe(clean, "/var/lib/nixos-containers/sp")["/var/lib/nixos-containers/sp"] is None
     bad = nixos_container(clean, "create", "sp2", "--system-path", "/nix/store/nonexistent-x")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from emulator_helpers import (HOST, PROG, clean_host, ip_json, leader, nixos_container, ok,
+from emulator_helpers import (HOST, clean_host, ip_json, leader, nixos_container, ok,
                               unit_properties)
 
 HOST_ADDRESS, LOCAL_ADDRESS = "10.233.1.1", "10.233.1.2"
@@ -15,12 +15,12 @@ NGINX = "services.nginx.enable = true;"
 def http(lab, url):
     """(status code, body) of one GET from the host."""
     done = lab.exec(HOST, "curl", "-s", "-m", "5", "-o", "/dev/stdout", "-w", "\n%{http_code}", url)
-    body, _, code = done.stdout.rpartition("\n")
+    body, _newline, code = done.stdout.rpartition("\n")
     return int(code or 0), body
 
 
 def wait_http(lab, url, want_code, tries=40):
-    for _ in range(tries):
+    for _attempt in range(tries):
         code, body = http(lab, url)
         if code == want_code:
             return code, body

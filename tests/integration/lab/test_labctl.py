@@ -150,10 +150,17 @@ def test_exec_passes_status_stdin_environment_and_cwd(lab):
     assert lab.exec("host1", "sh", "-c", "exit 7").returncode == 7
     echoed = lab.exec("host1", "cat", input="through stdin\n", check=True)
     assert echoed.stdout == "through stdin\n"
-    shown = lab.exec("host1", "sh", "-c", 'echo "$PATH|$HOME|$(pwd)|$$"', check=True).stdout
-    path, home, cwd, pid = shown.strip().split("|")
+    shown = lab.exec("host1", "sh", "-c",
+                     'echo "$PATH|$HOME|$(pwd)|$(readlink /proc/self/ns/pid)|$(cat /proc/1/comm)"',
+                     check=True).stdout
+    path, home, cwd, pid_namespace, pid1_name = shown.strip().split("|")
     assert (path, home, cwd) == (CONTRACT_PATH, "/root", "/root")
-    assert int(pid) < 1000, "exec must run inside the host's PID namespace"
+    # the host init's PID namespace (seen from here, where it is not PID 1)
+    host_init = init_pids(lab)["host1"]
+    assert pid_namespace == os.readlink(f"/proc/{host_init}/ns/pid"), \
+        "exec must run inside the host's PID namespace"
+    assert pid_namespace != os.readlink("/proc/self/ns/pid")
+    assert pid1_name == "lab-hostinit", "PID 1 seen by exec must be the lab's hostinit"
     cgroup = lab.exec("host1", "cat", "/proc/self/cgroup", check=True).stdout
     assert "0::/\n" in cgroup, "exec must run inside the host's cgroup"
 

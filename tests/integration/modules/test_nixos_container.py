@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import assert_four_steps, four_step_play, host_digest, host_state, module_play, module_result
+from host_checks import assert_four_steps, four_step_play, host_digest, host_state, module_play, module_result
 
 NGINX = 'services.nginx.enable = true;'
 

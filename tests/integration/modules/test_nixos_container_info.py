@@ -1,6 +1,6 @@
 """nixos_container_info against the lab: what it reports matches the host."""
 
-from conftest import module_play, module_result
+from host_checks import module_play, module_result
 
 INFO_PLAY = '''
 - hosts: host1

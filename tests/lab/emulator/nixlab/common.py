@@ -36,6 +36,16 @@ PERL_LINE = {
 }
 
 
+def set_process_name(script):
+    """Name the process after SCRIPT (ps, /proc/PID/comm), as the kernel does for a script
+    started through its interpreter directly; `#!/usr/bin/env python` would leave "python"."""
+    try:
+        with open("/proc/self/comm", "w", encoding="utf-8") as handle:
+            handle.write(os.path.basename(script)[:15])
+    except OSError:
+        pass
+
+
 def conf_path(name):
     return "%s/%s.conf" % (CONF_DIR, name)
 

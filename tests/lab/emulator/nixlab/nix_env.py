@@ -39,7 +39,7 @@ def _set(profile, path):
 
 def _switch_to(profile, number):
     current = _current_number(profile)
-    if number not in [n for n, _ in profiles.generations(profile)]:
+    if number not in [n for n, _path in profiles.generations(profile)]:
         return _fail("generation %d does not exist" % number)
     sys.stderr.write("switching profile from version %s to %d\n" % (current, number))
     profiles.switch_to(profile, number)
@@ -48,7 +48,7 @@ def _switch_to(profile, number):
 
 def _rollback(profile):
     current = _current_number(profile)
-    older = [n for n, _ in profiles.generations(profile) if current is None or n < current]
+    older = [n for n, _path in profiles.generations(profile) if current is None or n < current]
     if not older:
         return _fail("no generation older than the current (%s) exists" % current)
     return _switch_to(profile, older[-1])
@@ -57,7 +57,7 @@ def _rollback(profile):
 def _list(profile):
     current = _current_number(profile)
     directory, base = os.path.split(profile)
-    for number, _ in profiles.generations(profile):
+    for number, _path in profiles.generations(profile):
         stamp = os.lstat(os.path.join(directory, "%s-%d-link" % (base, number))).st_mtime
         when = datetime.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
         sys.stdout.write("%4d   %s   %s\n" % (number, when, "(current)" if number == current else ""))

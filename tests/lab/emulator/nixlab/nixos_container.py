@@ -270,11 +270,11 @@ def safe_remove_tree(path):
     """Unmount what is mounted below path, then remove it without crossing filesystems."""
     subprocess.run(["find", path, "-mindepth", "1", "-xdev",
                     "(", "-type", "d", "-exec", "mountpoint", "-q", "{}", ";", ")",
-                    "-exec", "umount", "-fR", "{}", "+"], stderr=subprocess.DEVNULL)
-    subprocess.run(["rm", "--one-file-system", "-rf", path])
+                    "-exec", "umount", "-fR", "{}", "+"], stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(["rm", "--one-file-system", "-rf", path], check=False)
     if os.path.lexists(path):
-        subprocess.run(["umount", "-fR", path], stderr=subprocess.DEVNULL)
-        subprocess.run(["rm", "--one-file-system", "-rf", path])
+        subprocess.run(["umount", "-fR", path], stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(["rm", "--one-file-system", "-rf", path], check=False)
 
 
 def clear_container_state(profile_dir, gcroots_dir, root, conf):
@@ -282,7 +282,7 @@ def clear_container_state(profile_dir, gcroots_dir, root, conf):
         if os.path.exists(path):
             safe_remove_tree(path)
     if os.path.exists(root + "/var/empty"):
-        subprocess.run(["chattr", "-i", root + "/var/empty"], stderr=subprocess.DEVNULL)
+        subprocess.run(["chattr", "-i", root + "/var/empty"], stderr=subprocess.DEVNULL, check=False)
     if os.path.exists(root):
         safe_remove_tree(root)
     try:
@@ -357,9 +357,9 @@ def action_create(name, opts):
     conf = common.conf_path(name)
     root = common.root_path(name)
     if os.path.exists(conf):
-        fail("container ‘%s’ already exists" % name, errno.ENOTTY)
+        fail("container \u2018%s\u2019 already exists" % name, errno.ENOTTY)
     if len(name) > 11:
-        fail("container name ‘%s’ is too long" % name, errno.ENOENT)
+        fail("container name \u2018%s\u2019 is too long" % name, errno.ENOENT)
     host, local = opts.host_address, opts.local_address
     if opts.use_host_network:
         sys.stderr.write("using host network\n")
@@ -408,7 +408,7 @@ def sorted_confs():
 
 def get_leader(name):
     done = subprocess.run([MACHINECTL, "show", name, "-p", "Leader"],
-                          stdout=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, text=True, check=False)
     found = re.match(r"^Leader=(\d+)\n?\Z", done.stdout)
     if not found:
         common.die("unable to get container's main PID\n", 1)
@@ -417,7 +417,7 @@ def get_leader(name):
 
 def is_running(name):
     done = subprocess.run([SYSTEMCTL, "show", "container@%s" % name],
-                          stdout=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, text=True, check=False)
     return "ActiveState=active" in done.stdout
 
 
@@ -433,14 +433,14 @@ def pid_alive(pid):
 
 def terminate(name):
     leader = get_leader(name)
-    if subprocess.run([MACHINECTL, "terminate", name]).returncode != 0:
+    if subprocess.run([MACHINECTL, "terminate", name], check=False).returncode != 0:
         fail("failed to terminate container", 1)
     while pid_alive(leader):
         time.sleep(0.1)
 
 
 def systemctl_or_die(verb, name, message):
-    status = subprocess.run([SYSTEMCTL, verb, "container@%s" % name]).returncode
+    status = subprocess.run([SYSTEMCTL, verb, "container@%s" % name], check=False).returncode
     if status != 0:
         fail(message, status if status < 256 else 255)
 
@@ -451,7 +451,7 @@ def run_in_container(name, argv):
     try:
         os.execv("/usr/bin/nsenter", ["/usr/bin/nsenter", "--all", "-t", str(leader), "--", su] + argv)
     except OSError as error:
-        common.die("cannot run ‘nsenter’: %s\n" % os.strerror(error.errno), error.errno)
+        common.die("cannot run \u2018nsenter\u2019: %s\n" % os.strerror(error.errno), error.errno)
 
 
 def shell_quote_words(words):
@@ -503,7 +503,7 @@ def action_update(name, opts):
 
 
 def update_from_flake(name, opts, profile_dir):
-    evaluated, _ = eval_flake_quietly(opts)
+    evaluated = eval_flake_quietly(opts)[0]
     if evaluated is not None and not evaluated.get("isNspawnContainer"):
         common.die(common.perl_die_at(
             "%s: on 25.11 and newer, containers require boot.isNspawnContainer=true. "
@@ -529,7 +529,7 @@ def update_from_file(name, opts, profile_dir):
     if (opts.extra_config not in (None, "")) or (opts.config_file not in (None, "")):
         write_configuration(name, opts)
     if os.path.isfile(config_file) and store.nix_parse(config_file)[0]:
-        evaluated, _ = store.eval_config(file=config_file)
+        evaluated = store.eval_config(file=config_file)[0]
         if evaluated is not None and not evaluated.get("isNspawnContainer"):
             common.die(common.perl_die_at(
                 "%s: on 25.11 and newer, containers require boot.isNspawnContainer=true. "
@@ -606,7 +606,7 @@ def dispatch(action, name, opts):
         return action_show_ip(name)
     if action == "show-host-key":
         return action_show_host_key(name)
-    fail("unknown action ‘%s’" % action)
+    fail("unknown action \u2018%s\u2019" % action)
 
 
 def main(argv):
@@ -632,5 +632,5 @@ def main(argv):
             return 0
         if action == "status":
             sys.stdout.write("gone\n")
-        fail("container ‘%s’ does not exist" % name, errno.ENOENT)
+        fail("container \u2018%s\u2019 does not exist" % name, errno.ENOENT)
     return dispatch(action, name, opts)

@@ -90,8 +90,15 @@ def _remove_tree(path):
 
 
 def _render(template_name, **values):
+    """A guest template with its @key@ placeholders filled in.
+
+    The shell templates start with `#!/bin/sh` for shellcheck; that line is dropped here,
+    as their callers put the store's busybox sh in front.
+    """
     with open(os.path.join(GUEST_DIR, template_name), encoding="utf-8") as handle:
         text = handle.read()
+    if text.startswith("#!"):
+        text = text.partition("\n")[2]
     for key, value in values.items():
         text = text.replace("@%s@" % key, value)
     return text
@@ -158,7 +165,7 @@ def container_init():
 def nix_parse(path):
     """Run the real parser; returns (ok, parsed_text, error_text)."""
     done = subprocess.run(["nix-instantiate", "--store", "dummy://", "--parse", path],
-                          capture_output=True, text=True, errors="surrogateescape")
+                          capture_output=True, text=True, errors="surrogateescape", check=False)
     return done.returncode == 0, done.stdout, done.stderr
 
 
@@ -169,7 +176,7 @@ def eval_config(file=None, flake=None, attr="container"):
         argv += ["--arg", "file", file]
     if flake is not None:
         argv += ["--arg", "flake", flake, "--argstr", "attr", attr]
-    done = subprocess.run(argv, capture_output=True, text=True, errors="surrogateescape")
+    done = subprocess.run(argv, capture_output=True, text=True, errors="surrogateescape", check=False)
     if done.returncode != 0:
         return None, done.stderr
     return json.loads(done.stdout), ""

@@ -141,7 +141,7 @@ def has_address(conf):
 
 
 def run_logged(argv, check=True):
-    done = subprocess.run(argv, stdout=sys.stdout, stderr=sys.stdout)
+    done = subprocess.run(argv, stdout=sys.stdout, stderr=sys.stdout, check=False)
     if check and done.returncode != 0:
         raise StartFailure("%s exited with status %d" % (argv[0], done.returncode))
     return done.returncode
@@ -153,7 +153,7 @@ def pre_start(name, conf):
     if has_address(conf):
         for link in ("ve-" + name, "vb-" + name):
             subprocess.run([IP, "link", "del", link], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                           stderr=subprocess.DEVNULL, check=False)
 
 
 def mkdir_mode(path, mode):
@@ -353,7 +353,7 @@ def wait_for_ready(unit, proc, sock, leader_hint):
             return "stop", leader
         if time.monotonic() > deadline:
             return "timeout", leader
-        readable, _, _ = select.select([sock], [], [], 0.1)
+        readable = select.select([sock], [], [], 0.1)[0]
         if not readable:
             continue
         message = sock.recv(4096).decode("utf-8", "replace")
@@ -546,7 +546,8 @@ def reload(unit):
     os.makedirs(common.JOURNAL_DIR, exist_ok=True)
     with open(journal_file(name), "a") as journal:
         status = subprocess.run([NIXOS_CONTAINER, "run", name, "--", "sh", "--login", "-c", command],
-                                stdin=subprocess.DEVNULL, stdout=journal, stderr=journal).returncode
+                                stdin=subprocess.DEVNULL, stdout=journal, stderr=journal,
+                                check=False).returncode
     with locked(unit):
         state = read_state(unit)
         if state["ActiveState"] == "reloading":

@@ -409,3 +409,16 @@ def test_injection_attempts_stay_data(nix, settings_dict, names):
     path = nix.write('s.nix', '{\n  %s\n}\n' % render_settings_body(settings_dict))
     assert nix.eval_json(nix.write('names.nix', 'builtins.attrNames (import ./s.nix)')) == names
     assert nix.eval_json(path) == settings_dict
+
+
+@pytest.mark.parametrize('body', ['} { ', 'a = 1; } // import /etc/passwd // {', '} // {'])
+def test_text_that_closes_the_template_braces_is_refused(run, body):
+    from ansible_collections.nixfleet.containers.plugins.module_utils._nix import nix_attrset_body_error
+    assert 'not the body of one attribute set' in nix_attrset_body_error(body, run)
+
+
+@pytest.mark.parametrize('body', ['', 'services.nginx.enable = true;', 'a = { b = 1; }; c = [ 1 2 ];',
+                                  'imports = [ /etc/x.nix ];'])
+def test_real_bodies_pass(run, body):
+    from ansible_collections.nixfleet.containers.plugins.module_utils._nix import nix_attrset_body_error
+    assert nix_attrset_body_error(body, run) is None

@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+#!/bin/sh
 # Activation stand-in: the files a NixOS activation script would (re)create.
 PATH=@busybox@/bin
 mkdir -p /etc /root /bin /usr/bin /tmp /run/nixos-lab-guest /var/log

@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+#!/bin/sh
 # One HTTP exchange on stdin/stdout: the stand-in for nginx/httpd.
 PATH=@busybox@/bin
 cr=$(printf '\r')

@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+#!/bin/sh
 # Stage-2 stand-in of @system@: activate, start the stand-in services, report READY.
 # Sourced by container-init as PID 1 of the container.
 PATH=@busybox@/bin

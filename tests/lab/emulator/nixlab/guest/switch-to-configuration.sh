@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+#!/bin/sh
 # switch-to-configuration stand-in for @system@: activate, then restart the stand-in services.
 PATH=@busybox@/bin
 case "${1-}" in

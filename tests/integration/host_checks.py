@@ -1,16 +1,21 @@
-"""Helpers for the module tests: host state fingerprints and the four-step idempotence run."""
+"""Helpers for the module tests: host state fingerprints, module plays, the four-step idempotence run."""
 
 import hashlib
 import json
 import textwrap
 
-import pytest
 
 # Everything a nixos_container run may change on a host, printed in a stable order.
 _STATE_SCRIPT = r'''
 import json, os, subprocess
 out = {}
-for top in ("/etc/nixos-containers", "/var/lib/nixos-containers", "/nix/var/nix/profiles/per-container",
+# A running guest writes into its own root (/etc/passwd at activation, logs) whenever it
+# likes: of the state directory, only the roots and each configuration.nix are the host's.
+for top in ("/var/lib/nixos-containers",):
+    for name in sorted(os.listdir(top)):
+        config = os.path.join(top, name, "etc/nixos/configuration.nix")
+        out[os.path.join(top, name)] = open(config).read() if os.path.isfile(config) else "no configuration.nix"
+for top in ("/etc/nixos-containers", "/nix/var/nix/profiles/per-container",
             "/nix/var/nix/gcroots/per-container"):
     for root, dirs, files in os.walk(top):
         dirs.sort()
@@ -100,9 +105,3 @@ def assert_four_steps(run, host='host1', expect=(True, True, False, False)):
     got = tuple(run.result(host, 'step%d %s' % (i + 1, label))['changed']
                 for i, label in enumerate(('check', 'real', 'repeat', 'repeat in check')))
     assert got == tuple(expect), got
-
-
-@pytest.fixture
-def fresh(lab, clean_hosts):
-    """A lab whose hosts have no containers before and after the test."""
-    return lab

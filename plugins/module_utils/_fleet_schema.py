@@ -1,0 +1,269 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet specification: its JSON Schema and the checks a schema cannot express.
+
+This module_util is PRIVATE to the collection: it may change without notice.
+
+A host's (or group's) inventory variable ``containers`` is a list of container specs: the
+options of nixos_container (what the nixos_containers module takes) plus what the rollout
+needs (``health_check``, ``service_group``, ``tags``). The schema below is the one place
+those fields are defined; ``docs/fleet-spec.md`` describes it, and
+``python -m json.tool`` on :func:`schema_json` output gives the file for editors.
+
+Validation runs on the controller (the ``fleet_validate`` action), before anything changes:
+first the JSON Schema (``jsonschema``, imported lazily so the module_util stays importable
+without it), then the checks of the collection's own rules, reused from ``_names`` and
+``_conf`` so the controller and the modules can never disagree: the name rule, mutually
+exclusive guest options, address pairs, and everything the conf file could not carry.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import re
+
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
+    conf_from_options,
+    conf_values_errors,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
+
+SCHEMA_ID = 'https://nixfleet.invalid/schemas/fleet.schema.json'
+GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
+# Fields of a spec that belong to the rollout, not to the nixos_containers module.
+ROLLOUT_FIELDS = ('health_check', 'service_group', 'tags')
+HEALTH_FROM = ('controller', 'host')
+
+_PORT = {'type': 'integer', 'minimum': 1, 'maximum': 65535}
+_STR = {'type': 'string', 'minLength': 1}
+_ABS_PATH = {'type': 'string', 'pattern': '^/'}
+_SECONDS = {'type': 'number', 'exclusiveMinimum': 0}
+_STR_LIST = {'type': 'array', 'items': _STR}
+
+_HTTP_CHECK = {
+    'type': 'object',
+    'additionalProperties': False,
+    'description': 'An HTTP GET; healthy when the status is one of expect_status. Either a full '
+                   'url, or a port (and path) on the container\'s local address.',
+    'properties': {
+        'url': {'type': 'string', 'pattern': '^https?://'},
+        'port': _PORT,
+        'path': {'type': 'string', 'pattern': '^/'},
+        'expect_status': {'oneOf': [
+            {'type': 'integer', 'minimum': 100, 'maximum': 599},
+            {'type': 'array', 'minItems': 1,
+             'items': {'type': 'integer', 'minimum': 100, 'maximum': 599}},
+        ]},
+        'from': {'enum': list(HEALTH_FROM)},
+    },
+}
+
+_HEALTH_CHECK = {
+    'type': 'object',
+    'additionalProperties': False,
+    'minProperties': 1,
+    'description': 'Gates the rollout after a change of the container: every given check must pass.',
+    'properties': {
+        'http': _HTTP_CHECK,
+        'tcp': {'type': 'object', 'additionalProperties': False, 'required': ['port'],
+                'properties': {'port': _PORT, 'host': _STR}},
+        'command': {'type': 'array', 'minItems': 1, 'items': {'type': 'string'},
+                    'description': 'An argv run inside the container (nixos-container run); healthy on exit 0.'},
+        'retries': {'type': 'integer', 'minimum': 0},
+        'delay': _SECONDS,
+        'timeout': _SECONDS,
+    },
+}
+
+_CONTAINER = {
+    'type': 'object',
+    'additionalProperties': False,
+    'required': ['name'],
+    'properties': {
+        'name': {'type': 'string'},
+        'state': {'enum': ['absent', 'present', 'started', 'stopped']},
+        # the guest system
+        'config': {'type': 'string'},
+        'config_file': _ABS_PATH,
+        'flake': _STR,
+        'system_path': _ABS_PATH,
+        'settings': {'type': 'object'},
+        'nixos_path': _ABS_PATH,
+        'rebuild': {'type': 'boolean'},
+        # the host side and the network
+        'auto_start': {'type': 'boolean'},
+        'private_network': {'type': 'boolean'},
+        'host_address': _STR,
+        'local_address': _STR,
+        'host_address6': _STR,
+        'local_address6': _STR,
+        'local_mac_address': _STR,
+        'host_bridge': _STR,
+        'forward_ports': {'type': 'array', 'items': {
+            'type': 'object', 'additionalProperties': False, 'required': ['host_port'],
+            'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'host_port': _PORT, 'container_port': _PORT},
+        }},
+        'bind_mounts': {'type': 'array', 'items': {
+            'type': 'object', 'additionalProperties': False, 'required': ['mount_point'],
+            'properties': {'mount_point': _ABS_PATH, 'host_path': _ABS_PATH, 'read_only': {'type': 'boolean'}},
+        }},
+        'ephemeral': {'type': 'boolean'},
+        'tmpfs': {'type': 'array', 'items': _ABS_PATH},
+        'enable_tun': {'type': 'boolean'},
+        'additional_capabilities': _STR_LIST,
+        'extra_flags': _STR_LIST,
+        'private_users': _STR,
+        'start_timeout': {'type': 'integer', 'minimum': 1},
+        # the rollout
+        'health_check': _HEALTH_CHECK,
+        'service_group': _STR,
+        'tags': _STR_LIST,
+    },
+    'dependentRequired': {'host_address': ['local_address'], 'local_address': ['host_address']},
+}
+
+FLEET_SCHEMA = {
+    '$schema': 'https://json-schema.org/draft/2020-12/schema',
+    '$id': SCHEMA_ID,
+    'title': 'nixfleet.containers fleet specification: the containers of one host',
+    'type': 'array',
+    'items': {'$ref': '#/$defs/container'},
+    '$defs': {'container': _CONTAINER, 'health_check': _HEALTH_CHECK},
+}
+
+MODULE_FIELDS = tuple(k for k in _CONTAINER['properties'] if k not in ROLLOUT_FIELDS)
+
+
+def schema_json():
+    """The schema as JSON text (for editors: yaml-language-server, check-jsonschema)."""
+    return json.dumps(FLEET_SCHEMA, indent=2, sort_keys=True) + '\n'
+
+
+class SpecError(object):
+    """One problem: the host, the container (index and name) and the field path."""
+
+    def __init__(self, host, index, container, path, message):
+        self.host = host
+        self.index = index
+        self.container = container
+        self.path = path
+        self.message = message
+
+    def field(self):
+        text = 'containers'
+        for part in self.path:
+            text += '[%d]' % part if isinstance(part, int) else '.%s' % part
+        return text
+
+    def as_dict(self):
+        return dict(host=self.host, container=self.container, index=self.index,
+                    path=self.field(), message=self.message)
+
+    def __str__(self):
+        where = '%s: ' % self.host if self.host is not None else ''
+        if self.container is not None:
+            where += 'container %s: ' % self.container
+        return '%s%s: %s' % (where, self.field(), self.message)
+
+
+def validate_containers(containers, host=None):
+    """Every problem of one host's container list, as SpecError objects (empty when valid).
+
+    Raises ImportError when jsonschema is missing (the caller says how to install it).
+    """
+    import jsonschema    # controller-side only; see the module docstring
+    validator = jsonschema.Draft202012Validator(FLEET_SCHEMA)
+    errors = []
+    for error in validator.iter_errors(containers):
+        path = list(error.absolute_path)
+        if error.validator in ('dependentRequired', 'required'):
+            match = re.match(r"^'([^']+)'", error.message)
+            path += [match.group(1)] if match else []
+        errors.append(_error(host, containers, path, _message(error)))
+    if isinstance(containers, list):
+        errors += _rule_errors(containers, host, schema_failed=set(
+            e.index for e in errors if e.index is not None))
+    return sorted(errors, key=lambda e: (e.index if e.index is not None else -1, e.field(), e.message))
+
+
+def module_options(container):
+    """The part of one spec that the nixos_containers module takes."""
+    return dict((k, v) for k, v in container.items() if k in MODULE_FIELDS)
+
+
+def _error(host, containers, path, message):
+    index = path[0] if path and isinstance(path[0], int) else None
+    name = None
+    if index is not None and isinstance(containers, list) and isinstance(containers[index], dict):
+        value = containers[index].get('name')
+        name = value if isinstance(value, str) else None
+    return SpecError(host, index, name, path, message)
+
+
+def _message(error):
+    if error.validator == 'additionalProperties':
+        extra = sorted(set(error.instance) - set(error.schema.get('properties', {})))
+        return 'unknown field%s %s' % ('s' if len(extra) > 1 else '', ', '.join(extra))
+    if error.validator == 'required':
+        return error.message.replace("'", '')
+    if error.validator == 'dependentRequired':
+        match = re.match(r"^'(.+)' is a dependency of '(.+)'$", error.message)
+        if match:
+            return '%s is given, so %s must be given too' % (match.group(2), match.group(1))
+        return error.message.replace("'", '')
+    if error.validator == 'oneOf' and error.absolute_path and error.absolute_path[-1] == 'expect_status':
+        return 'expect_status must be an HTTP status (100..599) or a list of them, got %r' % (error.instance,)
+    return error.message
+
+
+def _rule_errors(containers, host, schema_failed):
+    errors = []
+    seen = {}
+    for index, spec in enumerate(containers):
+        if not isinstance(spec, dict):
+            continue
+        name = spec.get('name')
+        if isinstance(name, str):
+            problem = container_name_error(name)
+            if problem:
+                errors.append(SpecError(host, index, name, [index, 'name'], problem))
+            elif name in seen:
+                errors.append(SpecError(host, index, name, [index, 'name'],
+                                        'the name is declared twice on this host (also containers[%d])'
+                                        % seen[name]))
+            else:
+                seen[name] = index
+        guests = [k for k in GUEST_OPTIONS if spec.get(k) is not None]
+        if len(guests) > 1 or (guests and guests != ['config'] and spec.get('settings') is not None):
+            chosen = guests + (['settings'] if spec.get('settings') is not None else [])
+            errors.append(SpecError(host, index, name, [index, chosen[1]],
+                                    'mutually exclusive with %s: give one of config (with or without '
+                                    'settings), config_file, flake, system_path' % chosen[0]))
+        http = (spec.get('health_check') or {}).get('http') if isinstance(spec.get('health_check'), dict) else None
+        if isinstance(http, dict) and ('url' in http) == ('port' in http):
+            errors.append(SpecError(host, index, name, [index, 'health_check', 'http'],
+                                    'give either url or port (with an optional path)'))
+        if index not in schema_failed:
+            errors += _conf_errors(spec, host, index, name)
+    return errors
+
+
+def _conf_errors(spec, host, index, name):
+    """What the module would refuse in the conf file, found on the controller."""
+    try:
+        values = conf_from_options(module_options(spec))
+    except ValueError as e:
+        return [SpecError(host, index, name, [index] + _field_of(str(e)), _after_field(str(e)))]
+    return [SpecError(host, index, name, [index] + _field_of(problem), _after_field(problem))
+            for problem in conf_values_errors(values)]
+
+
+def _field_of(message):
+    head = message.split(':', 1)[0].split(' ', 1)[0]
+    return [head] if head in MODULE_FIELDS else []
+
+
+def _after_field(message):
+    head, sep, rest = message.partition(':')
+    return rest.strip() if sep and head in MODULE_FIELDS else message

@@ -1,0 +1,217 @@
+"""nixos_container_network against the lab: real links, addresses, routes and packets.
+
+The module is driven inside a network namespace made for the test on host1 (``netns``), with
+a veth ``ve-t1`` whose peer sits in a second namespace playing the container, so addresses
+and routes are proven with a real ping; allocation runs across the three hosts.
+"""
+
+import json
+import textwrap
+
+import pytest
+
+from host_checks import module_result
+
+HOST = 'host1'
+NS, PEER_NS = 'nft1', 'nft1c'
+
+SETUP = '''
+set -e
+ip netns add {ns}
+ip netns add {peer}
+ip -n {ns} link set lo up
+ip -n {peer} link set lo up
+ip -n {ns} link add ve-t1 type veth peer name eth0 netns {peer}
+ip -n {peer} addr add 10.233.9.2/32 dev eth0
+ip -n {peer} link set eth0 up
+ip -n {peer} route add 10.233.9.1 dev eth0
+ip -n {peer} route add default via 10.233.9.1
+'''.format(ns=NS, peer=PEER_NS)
+TEARDOWN = 'ip netns del {ns} 2>/dev/null; ip netns del {peer} 2>/dev/null; exit 0'.format(ns=NS, peer=PEER_NS)
+
+
+def play(args, name='net', check=False, host=HOST, ignore_errors=False):
+    lines = ['- hosts: %s' % host, '  gather_facts: false', '  tasks:',
+             '    - name: %s' % name, '      nixfleet.containers.nixos_container_network: %s' % json.dumps(args)]
+    if check:
+        lines.append('      check_mode: true')
+    if ignore_errors:
+        lines.append('      ignore_errors: true')
+    return '\n'.join(lines) + '\n'
+
+
+def bad_play(module, cases):
+    """One play, one failing task per case (ignore_errors), named bad0, bad1, ..."""
+    lines = ['- hosts: %s' % HOST, '  gather_facts: false', '  tasks:']
+    for index, args in enumerate(cases):
+        lines += ['    - name: bad%d' % index, '      nixfleet.containers.%s: %s' % (module, json.dumps(args)),
+                  '      ignore_errors: true']
+    return '\n'.join(lines) + '\n'
+
+
+def four_steps(args):
+    body = json.dumps(args)
+    return textwrap.dedent('''
+        - hosts: {host}
+          gather_facts: false
+          tasks:
+            - name: step1 check
+              nixfleet.containers.nixos_container_network: {a}
+              check_mode: true
+            - name: step2 real
+              nixfleet.containers.nixos_container_network: {a}
+            - name: step3 repeat
+              nixfleet.containers.nixos_container_network: {a}
+            - name: step4 repeat in check
+              nixfleet.containers.nixos_container_network: {a}
+              check_mode: true
+    ''').format(host=HOST, a=body)
+
+
+def steps_changed(run):
+    assert run.rc == 0, str(run)
+    return tuple(run.result(HOST, 'step%d %s' % (i + 1, label))['changed']
+                 for i, label in enumerate(('check', 'real', 'repeat', 'repeat in check')))
+
+
+def ns_state(lab):
+    """Links, addresses and routes of the test namespace (IPv6 link-local left out)."""
+    def ipj(*args):
+        return json.loads(lab.exec(HOST, 'ip', '-n', NS, '-j', *args, check=True).stdout or '[]')
+    links = sorted((l['ifname'], l.get('master', ''), l.get('mtu'), 'UP' in l.get('flags', []))
+                   for l in ipj('link', 'show'))
+    addrs = sorted((l['ifname'], '%s/%s' % (a['local'], a['prefixlen'])) for l in ipj('addr', 'show')
+                   for a in l.get('addr_info', []) if not a['local'].startswith('fe80'))
+    routes = sorted((r['dst'], r.get('dev')) for r in ipj('route', 'show') + ipj('-6', 'route', 'show')
+                    if not r['dst'].startswith(('fe80', 'ff00', 'multicast')))
+    return dict(links=links, addrs=addrs, routes=routes)
+
+
+def ping(lab, address, ns=NS):
+    return lab.exec(HOST, 'ip', 'netns', 'exec', ns, 'ping', '-c', '1', '-W', '2', address).returncode == 0
+
+
+@pytest.fixture
+def netns_lab(lab):
+    lab.exec(HOST, 'sh', '-c', TEARDOWN)
+    lab.exec(HOST, 'sh', '-c', SETUP, check=True)
+    yield lab
+    lab.exec(HOST, 'sh', '-c', TEARDOWN, check=True)
+
+
+def test_veth_addresses_routes_and_bridge(netns_lab):
+    lab = netns_lab
+    assert not ping(lab, '10.233.9.2')
+    args = dict(netns=NS, interface='ve-t1', host_addresses=['10.233.9.1', 'fd00:9::1/64'],
+                local_addresses=['10.233.9.2'],
+                bridges=[dict(name='br-t1', addresses=['192.168.99.1/24'], mtu=1400)])
+    before = ns_state(lab)
+    run = lab.playbook(four_steps(args), diff=True)
+    assert steps_changed(run) == (True, True, False, False)
+    check = module_result(run, 'step1 check')
+    assert check['actions'] == [] and 'create bridge br-t1' in check['steps']
+    real = module_result(run, 'step2 real')
+    assert real['actions'] == check['steps']
+    assert real['interface']['addresses'] == ['10.233.9.1/32', 'fd00:9::1/64']
+    assert module_result(run, 'step3 repeat')['steps'] == []
+    diff = run.result(HOST, 'step2 real')['result']['diff']
+    assert diff['before']['br-t1'] == {} and diff['after']['br-t1']['mtu'] == 1400
+
+    after = ns_state(lab)
+    assert after != before
+    assert ('ve-t1', '10.233.9.1/32') in after['addrs'] and ('ve-t1', 'fd00:9::1/64') in after['addrs']
+    assert ('10.233.9.2', 've-t1') in after['routes']
+    assert ('br-t1', '', 1400, True) in after['links'] and ('br-t1', '192.168.99.1/24') in after['addrs']
+    # Real packets: the host side reaches the "container" and back, through the host route.
+    assert ping(lab, '10.233.9.2') and ping(lab, '10.233.9.1', ns=PEER_NS)
+
+    # Unmanaged addresses: kept by default, removed on request.
+    lab.exec(HOST, 'ip', '-n', NS, 'addr', 'add', '10.99.0.1/32', 'dev', 've-t1', check=True)
+    run = lab.playbook(play(args))
+    assert run.rc == 0 and not run.result(HOST, 'net')['changed'], str(run)
+    run = lab.playbook(play(dict(args, unmanaged_addresses='remove')))
+    assert run.rc == 0 and run.result(HOST, 'net')['result']['steps'] == ['remove 10.99.0.1/32 from ve-t1']
+    assert ('ve-t1', '10.99.0.1/32') not in ns_state(lab)['addrs']
+
+    # Enslave to the bridge; then state=absent removes what the module manages.
+    lab.exec(HOST, 'ip', '-n', NS, 'link', 'add', 'vb-t2', 'type', 'veth', 'peer', 'name', 'vb-t2p', check=True)
+    run = lab.playbook(play(dict(netns=NS, name='t2', bridge='br-t1', bridges=args['bridges'])))
+    assert run.rc == 0 and run.result(HOST, 'net')['result']['steps'] == ['enslave vb-t2 to br-t1', 'set vb-t2 up']
+    assert ('vb-t2', 'br-t1', 1500, True) in ns_state(lab)['links']
+    run = lab.playbook(play(dict(args, state='absent', bridges=[dict(name='br-t1', state='absent')])))
+    assert run.rc == 0, str(run)
+    state = ns_state(lab)
+    assert not [a for a in state['addrs'] if a[0] == 've-t1']
+    assert ('10.233.9.2', 've-t1') not in state['routes']
+    assert not [l for l in state['links'] if l[0] == 'br-t1']
+    assert not ping(lab, '10.233.9.2')
+
+
+def test_bad_input_and_missing_interface_fail_before_change(netns_lab):
+    lab = netns_lab
+    before = ns_state(lab)
+    cases = [
+        (dict(netns=NS, interface='ve-t1', host_addresses=['10.233.9.300']), 'host_addresses[0]'),
+        (dict(netns=NS, interface='ve-t1', host_addresses=['10.233.9.1'],
+              bridges=[dict(name='br-x', mtu=10)]), 'bridges[0].mtu'),
+        (dict(netns=NS, name='bad_name', host_addresses=['10.233.9.1']), 'name:'),
+        (dict(netns=NS, interface='a-very-long-interface', host_addresses=['10.233.9.1']), 'interface:'),
+        (dict(netns=NS, name='nosuch', host_addresses=['10.233.9.1']), 'does not exist'),
+        (dict(netns='nosuch-ns', interface='ve-t1', host_addresses=['10.233.9.1']), 'netns'),
+    ]
+    run = lab.playbook(bad_play('nixos_container_network', [a for a, _n in cases]))
+    for index, (_args, needle) in enumerate(cases):
+        result = run.result(HOST, 'bad%d' % index)
+        assert result['failed'] and needle in result['result']['msg'], (needle, result)
+    assert ns_state(lab) == before
+    run = lab.playbook(play(dict(netns=NS, name='nosuch', host_addresses=['10.233.9.1'], when_missing='skip')))
+    assert run.rc == 0 and run.result(HOST, 'net')['result']['missing'] is True
+
+
+TASK = textwrap.dedent('''
+        - name: allocate {name}
+          nixfleet.containers.nixos_container_network:
+            name: {name}
+            allocate:
+              pool: 10.240.0.0/27
+              block_prefix: 30
+              mode: prefix
+              owner: "{{{{ inventory_hostname }}}}"
+              fleet_allocations: "{{{{ fleet + (mine | default([])) }}}}"
+          register: result
+        - name: remember {name}
+          ansible.builtin.set_fact:
+            mine: "{{{{ (mine | default([])) + [result.allocation] }}}}"
+''')
+
+
+def allocate_play(host, names):
+    """Allocations for NAMES on HOST, each task passing the fleet list plus what it made so far."""
+    tasks = ''.join(textwrap.indent(TASK.format(name=name), '    ') for name in names)
+    return '- hosts: %s\n  gather_facts: false\n  tasks:\n%s' % (host, tasks)
+
+
+def allocations(run, host, names):
+    return [run.result(host, 'allocate %s' % name)['result']['allocation'] for name in names]
+
+
+def test_allocation_across_three_hosts_has_no_duplicates(lab):
+    """A /27 pool in /30 blocks has 6 usable blocks: 3 hosts x 2 containers take them all."""
+    fleet = []
+    for host in lab.hosts[:3]:
+        run = lab.playbook(allocate_play(host, ['a', 'b']), extra_vars=dict(fleet=fleet))
+        assert run.rc == 0, str(run)
+        fleet.extend(allocations(run, host, ['a', 'b']))
+    assert len(fleet) == 6
+    addresses = [a['host_address'] for a in fleet] + [a['local_address'] for a in fleet]
+    assert len(set(addresses)) == 12
+    assert all(a.endswith('/30') and a.startswith('10.240.0.') for a in addresses)
+    # Stable: asking again with the fleet list gives host1's "a" the same block (its own entry).
+    run = lab.playbook(allocate_play('host1', ['a']), extra_vars=dict(fleet=fleet))
+    again = allocations(run, 'host1', ['a'])
+    assert again and again[0]['host_address'] == [f for f in fleet if f['name'] == 'a' and f['host'] == 'host1'][0]['host_address']
+    assert again[0]['source'] == {'4': 'fleet'}
+    # The pool is exhausted for a seventh container: a clear failure.
+    run = lab.playbook(allocate_play('host2', ['c']), extra_vars=dict(fleet=fleet))
+    failed = run.result('host2', 'allocate c')
+    assert run.rc != 0 and failed['failed'] and 'exhausted' in failed['result']['msg']

@@ -1,0 +1,109 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""nixos_containers' shared pieces: its argument spec, input checks, one-pass allocation, docs."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.nixfleet.containers.plugins.module_utils import _container
+from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
+    HostState,
+    container_argument_spec,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._containers import (
+    containers_argument_spec,
+    element_argument_spec,
+    input_errors,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
+from ansible_collections.nixfleet.containers.plugins.modules import nixos_container, nixos_containers
+
+
+def test_element_spec_is_nixos_containers_spec_without_the_binary():
+    single = container_argument_spec()
+    del single['nixos_container_bin']
+    assert element_argument_spec() == single
+    assert containers_argument_spec()['containers']['options'] == single
+
+
+def _doc_options(doc):
+    """name -> (type, default, choices, required, elements, suboptions) of a DOCUMENTATION."""
+    def walk(options):
+        return dict((name, (o.get('type', 'str'), o.get('default'), o.get('choices'), o.get('required', False),
+                            o.get('elements'), walk(o.get('suboptions', {}))))
+                    for name, o in options.items())
+    return walk(yaml.safe_load(doc)['options'])
+
+
+def test_the_plural_docs_describe_the_same_options_as_the_single_module():
+    single = _doc_options(nixos_container.DOCUMENTATION)
+    plural = _doc_options(nixos_containers.DOCUMENTATION)['containers'][5]
+    assert plural == single
+
+
+def test_input_errors():
+    assert input_errors([dict(name='a'), dict(name='b')], None) == []
+    assert input_errors([dict(name='a'), dict(name='a_b'), dict(name='a')], ['-x']) == [
+        'containers[1].name: container name \'a_b\' contains "_": machined and declarative NixOS containers '
+        'refuse names with underscores',
+        'containers[2].name: a is declared twice (also containers[0])',
+        'only: \'-x\': container name \'-x\' must not start with "-" (it would be read as an option)',
+    ]
+
+
+class FakeModule(object):
+    check_mode = True
+    _diff = False
+
+    def __init__(self):
+        self.commands = []
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):
+        return {'nixos-container': '/bin/true', 'systemctl': '/bin/true'}.get(name)
+
+    def run_command(self, argv, data=None, cwd=None):
+        self.commands.append(argv)
+        return 0, '', ''
+
+    def warn(self, text):
+        pass
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    conf_dir = tmp_path / 'etc'
+    conf_dir.mkdir()
+    monkeypatch.setattr(_container.Layout, 'detect', classmethod(lambda cls: Layout(str(conf_dir), str(tmp_path))))
+    return HostState(FakeModule()), conf_dir
+
+
+def test_one_allocation_pass_avoids_confs_claims_and_earlier_pairs(host):
+    state, conf_dir = host
+    (conf_dir / 'old.conf').write_text('PRIVATE_NETWORK=1\nHOST_ADDRESS=10.233.1.1/24\nLOCAL_ADDRESS=10.233.1.2/24\n')
+    state.claim('10.233.2.1', '10.233.2.2', None)      # an explicit pair of a declared container
+    assert state.allocate('new1') == ('10.233.3.1', '10.233.3.2')
+    assert state.allocate('new2') == ('10.233.4.1', '10.233.4.2')
+    # The conf directory was read once, not once per container.
+    os.unlink(str(conf_dir / 'old.conf'))
+    assert state.allocate('new3') == ('10.233.5.1', '10.233.5.2')
+
+
+def test_a_containers_own_conf_does_not_block_its_pair(host):
+    state, conf_dir = host
+    (conf_dir / 'web.conf').write_text('PRIVATE_NETWORK=1\nHOST_ADDRESS=10.233.1.1\nLOCAL_ADDRESS=10.233.1.2\n')
+    assert state.allocate('web') == ('10.233.1.1', '10.233.1.2')
+
+
+def test_load_reads_every_unit_in_one_systemctl_call(host):
+    state, conf_dir = host
+    for name in ('a', 'b', 'c'):
+        (conf_dir / ('%s.conf' % name)).write_text('PRIVATE_NETWORK=1\n')
+    state.load(['a', 'b', 'c', 'missing'])
+    show = [argv for argv in state.module.commands if 'show' in argv]
+    assert len(show) == 1 and show[0][-3:] == ['container@a.service', 'container@b.service', 'container@c.service']
+    assert state.current('missing') is None and state.current('b')['kind'] == 'imperative'
+    assert len([argv for argv in state.module.commands if 'show' in argv]) == 1

@@ -1,0 +1,134 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet spec's JSON Schema and rules: good specs pass, bad ones name host, container and path."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+
+import jsonschema
+import pytest
+
+from ansible_collections.nixfleet.containers.plugins.module_utils._containers import element_argument_spec
+from ansible_collections.nixfleet.containers.plugins.module_utils._fleet_schema import (
+    FLEET_SCHEMA,
+    MODULE_FIELDS,
+    ROLLOUT_FIELDS,
+    module_options,
+    schema_json,
+    validate_containers,
+)
+
+FULL = dict(
+    name='web', state='started', settings={'services': {'nginx': {'enable': True}}}, config='x = 1;',
+    nixos_path='/etc/nixpkgs/nixos', rebuild=False, auto_start=True, private_network=True,
+    host_address='10.233.7.1', local_address='10.233.7.2', host_address6='fc00::1', local_address6='fc00::2',
+    local_mac_address='02:00:00:00:00:01',
+    forward_ports=[{'host_port': 8080, 'container_port': 80}, {'protocol': 'udp', 'host_port': 53}],
+    bind_mounts=[{'mount_point': '/data', 'host_path': '/srv/data', 'read_only': False}],
+    ephemeral=False, tmpfs=['/scratch'], enable_tun=True, additional_capabilities=['CAP_SYS_ADMIN'],
+    extra_flags=['--private-users-ownership=auto'], private_users='pick', start_timeout=60,
+    health_check={'http': {'port': 80, 'path': '/health', 'expect_status': [200, 204], 'from': 'host'},
+                  'tcp': {'port': 80}, 'command': ['systemctl', 'is-active', 'nginx'],
+                  'retries': 5, 'delay': 1, 'timeout': 2.5},
+    service_group='frontend', tags=['web', 'canary'],
+)
+
+GOOD = [
+    [],
+    [dict(name='a')],
+    [FULL],
+    [dict(name='f', flake='/srv/flk#web', health_check={'http': {'url': 'http://10.233.1.2/', 'from': 'controller'}})],
+    [dict(name='s', system_path='/nix/store/abc-nixos-system'), dict(name='c', config_file='/srv/c.nix')],
+    [dict(name='h', private_network=False, health_check={'command': ['true']})],
+]
+
+
+@pytest.mark.parametrize('containers', GOOD, ids=[str(i) for i in range(len(GOOD))])
+def test_good_specs_are_valid(containers):
+    assert [str(e) for e in validate_containers(containers, host='host1')] == []
+
+
+BAD = [
+    ({'name': 'web', 'colour': 'red'}, 'containers[0]', 'unknown field colour'),
+    ({'config': 'x'}, 'containers[0].name', 'name is a required property'),
+    ({'name': 'web', 'forward_ports': [{'host_port': 70000}]}, 'containers[0].forward_ports[0].host_port',
+     '70000 is greater than the maximum of 65535'),
+    ({'name': 'web', 'forward_ports': [{'container_port': 80}]}, 'containers[0].forward_ports[0].host_port',
+     'host_port is a required property'),
+    ({'name': 'web', 'state': 'running'}, 'containers[0].state', "'running' is not one of"),
+    ({'name': 'web', 'bind_mounts': [{'mount_point': 'data'}]}, 'containers[0].bind_mounts[0].mount_point',
+     "does not match '^/'"),
+    ({'name': 'web', 'bind_mounts': [{'mount_point': '/a b'}]}, 'containers[0].bind_mounts', "contains ' '"),
+    ({'name': 'web', 'config': 'x', 'flake': '/f#a'}, 'containers[0].flake', 'mutually exclusive with config'),
+    ({'name': 'web', 'settings': {}, 'system_path': '/nix/store/x'}, 'containers[0].settings',
+     'mutually exclusive with system_path'),
+    ({'name': 'web', 'host_address': '10.233.1.1'}, 'containers[0].local_address',
+     'host_address is given, so local_address must be given too'),
+    ({'name': 'web', 'host_address': '10.233.1.300', 'local_address': '10.233.1.2'}, 'containers[0].host_address',
+     'is not an IPv4 address'),
+    ({'name': 'web', 'extra_flags': ['--setenv=A=$(id)']}, 'containers[0].extra_flags', "contains '$'"),
+    ({'name': 'bad_name'}, 'containers[0].name', 'contains "_"'),
+    ({'name': 'waytoolongname'}, 'containers[0].name', 'at most 11'),
+    ({'name': 'web', 'health_check': {}}, 'containers[0].health_check', 'should be non-empty'),
+    ({'name': 'web', 'health_check': {'http': {'port': 80, 'from': 'moon'}}}, 'containers[0].health_check.http.from',
+     "'moon' is not one of"),
+    ({'name': 'web', 'health_check': {'http': {'path': '/'}}}, 'containers[0].health_check.http',
+     'give either url or port'),
+    ({'name': 'web', 'health_check': {'http': {'port': 80, 'expect_status': 700}}},
+     'containers[0].health_check.http.expect_status', 'an HTTP status (100..599)'),
+    ({'name': 'web', 'health_check': {'tcp': {}}}, 'containers[0].health_check.tcp.port', 'port is a required'),
+    ({'name': 'web', 'health_check': {'command': 'curl localhost'}}, 'containers[0].health_check.command',
+     "is not of type 'array'"),
+    ({'name': 'web', 'health_check': {'command': ['true'], 'retries': -1}}, 'containers[0].health_check.retries',
+     'less than the minimum of 0'),
+    ({'name': 'web', 'health_check': {'command': ['true'], 'timeout': 0}}, 'containers[0].health_check.timeout',
+     'less than or equal to the minimum of 0'),
+    ({'name': 'web', 'tags': 'web'}, 'containers[0].tags', "is not of type 'array'"),
+    ({'name': 'web', 'service_group': ''}, 'containers[0].service_group', 'should be non-empty'),
+]
+
+
+@pytest.mark.parametrize('spec,path,needle', BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_specs_name_host_container_and_path(spec, path, needle):
+    errors = validate_containers([dict(name='ok'), spec][1:], host='host7')
+    found = [(e.path and e.field(), e.message) for e in errors]
+    assert any(field == path and needle in message for field, message in found), found
+    for error in errors:
+        assert error.host == 'host7'
+        text = str(error)
+        assert text.startswith('host7: ')
+        if isinstance(spec.get('name'), str):
+            assert error.container == spec['name'] and 'container %s: ' % spec['name'] in text
+
+
+def test_error_index_is_the_position_in_the_list():
+    errors = validate_containers([dict(name='a'), dict(name='b', tmpfs='x'), dict(name='a')], host='h')
+    assert [(e.index, e.container, e.field()) for e in errors] == [
+        (1, 'b', 'containers[1].tmpfs'), (2, 'a', 'containers[2].name')]
+    assert errors[1].as_dict() == dict(host='h', container='a', index=2, path='containers[2].name',
+                                       message='the name is declared twice on this host (also containers[0])')
+
+
+def test_not_a_list():
+    errors = validate_containers({'name': 'web'}, host='h')
+    assert [(e.field(), e.message) for e in errors] == [('containers', "{'name': 'web'} is not of type 'array'")]
+
+
+def test_the_schema_is_a_valid_draft_2020_12_schema():
+    jsonschema.Draft202012Validator.check_schema(FLEET_SCHEMA)
+    assert json.loads(schema_json()) == FLEET_SCHEMA
+
+
+def test_schema_fields_are_the_modules_options_plus_the_rollout():
+    # Every non-rollout field must be a nixos_containers element option (so module_options()
+    # gives the module exactly what it takes); the one-shot switches stay out of a declarative spec.
+    options = set(element_argument_spec())
+    assert set(MODULE_FIELDS) <= options
+    assert options - set(MODULE_FIELDS) == set(['restart', 'recreate', 'rollback'])
+    assert not set(ROLLOUT_FIELDS) & options
+
+
+def test_module_options_drop_the_rollout_fields():
+    assert module_options(FULL) == dict((k, v) for k, v in FULL.items()
+                                        if k not in ('health_check', 'service_group', 'tags'))
