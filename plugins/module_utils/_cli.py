@@ -47,7 +47,7 @@ _ERROR_TEXTS = (
 class CliError(Exception):
     """A command failed; carries what fail_json reports."""
 
-    def __init__(self, msg, cmd, rc, stdout, stderr):
+    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None):
         super(CliError, self).__init__(msg)
         self.msg = msg
         self.cmd = cmd
@@ -56,7 +56,9 @@ class CliError(Exception):
         self.stderr = stderr
 
     def as_dict(self):
-        return dict(msg=self.msg, cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
+        """What fail_json reports: the message and whatever is known of the command."""
+        fields = dict(msg=self.msg, cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
+        return dict((k, v) for k, v in fields.items() if v is not None)
 
 
 def explain(stderr):

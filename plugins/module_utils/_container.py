@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -41,7 +42,11 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import LOCK_PATH, Layout
 from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
+    DEFAULT_UNIT_DIR,
+    dropin_path,
     read_container,
+    wants_link_path,
+    with_unit_files,
     with_unit_state,
 )
 
@@ -49,6 +54,8 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._state import 
 # nixos-container create takes LOCK_PATH itself, so we cannot hold that one across create.
 MODULE_LOCK_PATH = '/run/lock/nixfleet-containers'
 SEARCH_DIRS = ['/run/current-system/sw/bin', '/run/wrappers/bin']
+# What a wants-link points to: the template the imperative containers run as (facts §5.1).
+TEMPLATE_UNIT = '/etc/systemd/system/container@.service'
 GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
 CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS, ('settings', 'config_file'), ('settings', 'flake'),
                                 ('settings', 'system_path')]
@@ -94,7 +101,62 @@ def container_argument_spec():
         private_users=dict(type='str'),
         start_timeout=dict(type='int', default=120),
         nixos_container_bin=dict(type='path'),
+        systemd_unit_dir=dict(type='path', default=DEFAULT_UNIT_DIR),
+        cpu_quota=dict(type='str'),
+        memory_max=dict(type='str'),
+        tasks_max=dict(type='str'),
+        unit_properties=dict(type='dict'),
     )
+
+
+# Resource-limit options -> systemd.resource-control(5) properties of container@NAME.service.
+LIMIT_OPTIONS = (('cpu_quota', 'CPUQuota', re.compile(r'^[0-9]+(\.[0-9]+)?%$'), 'a percentage like "50%"'),
+                 ('memory_max', 'MemoryMax', re.compile(r'^([0-9]+[KMGT]?|[0-9]+(\.[0-9]+)?%|infinity)$'),
+                  'bytes with an optional K, M, G or T suffix, a percentage, or "infinity"'),
+                 ('tasks_max', 'TasksMax', re.compile(r'^([0-9]+|[0-9]+(\.[0-9]+)?%|infinity)$'),
+                  'a number, a percentage, or "infinity"'))
+PROPERTY_NAME_RE = re.compile(r'^[A-Z][A-Za-z0-9]*$')
+
+
+def unit_properties_from_params(p):
+    """The [Service] properties the options ask for, or None when none of them is given.
+
+    Raises ValueError naming the option for a bad value (before anything changes).
+    """
+    if all(p.get(option) is None for option, _, _, _ in LIMIT_OPTIONS) and p.get('unit_properties') is None:
+        return None
+    properties = {}
+    for option, key, pattern, what in LIMIT_OPTIONS:
+        value = p.get(option)
+        if value is None:
+            continue
+        value = str(value).strip()
+        if not pattern.match(value):
+            raise ValueError('%s: %r is not %s' % (option, value, what))
+        properties[key] = value
+    for key, value in sorted((p.get('unit_properties') or {}).items()):
+        if not PROPERTY_NAME_RE.match(str(key)):
+            raise ValueError('unit_properties: %r is not a systemd property name (like MemoryHigh)' % (key,))
+        if key in properties:
+            raise ValueError('unit_properties: %s is already set by its own option' % key)
+        if isinstance(value, bool):
+            value = 'yes' if value else 'no'
+        value = str(value)
+        if '\n' in value or '\r' in value or not value.strip():
+            raise ValueError('unit_properties: the value of %s must be one non-empty line' % key)
+        properties[key] = value.strip()
+    return properties
+
+
+def render_dropin(name, properties):
+    """Our drop-in for container@NAME.service ('' when there is nothing to set)."""
+    if not properties:
+        return ''
+    lines = ['# Managed by nixfleet.containers: unit properties of container %s.' % name, '[Service]']
+    order = [key for _, key, _, _ in LIMIT_OPTIONS if key in properties]
+    order += sorted(k for k in properties if k not in order)
+    lines += ['%s=%s' % (k, properties[k]) for k in order]
+    return '\n'.join(lines) + '\n'
 
 
 def split_flake(flake):
@@ -303,7 +365,7 @@ class ContainerManager(object):
     def prepare(self):
         """Read, compute the desired state and the plan; nothing changes. Raises ValueError."""
         self._validate_name()
-        current = self.current = self.host.current(self.name)
+        current = self.current = with_unit_files(self.host.current(self.name), self.params['systemd_unit_dir'])
         desired = self.desired = self._desired(current)
         plan = self.plan = make_plan(current, desired)
         self.result.update(action=plan.action, reasons=plan.reasons, plan=plan.as_dict(),
@@ -320,7 +382,7 @@ class ContainerManager(object):
         if self.module.check_mode or not plan.changes:
             return self.result
         self._execute(plan, current, desired)
-        after = self.host.refresh(self.name)
+        after = with_unit_files(self.host.refresh(self.name), self.params['systemd_unit_dir'])
         self.result['container'] = public_facts(after)
         if after:
             self.result['generation_after'] = after.get('generation')
@@ -346,7 +408,15 @@ class ContainerManager(object):
                        rollback=p['rollback'], rebuild=p['rebuild'])
         if p['state'] == 'absent':
             desired['conf'] = current['conf'] if current else {}
+            # Our link and drop-in go with the container.
+            desired.update(auto_start_link=False, unit_dropin='')
             return desired
+        properties = unit_properties_from_params(p)
+        desired['unit_properties'] = properties
+        desired['unit_dropin'] = render_dropin(self.name, properties) if properties is not None else None
+        desired['auto_start_link'] = p['auto_start']
+        if current is None and p['auto_start'] is None:
+            desired['auto_start_link'] = None
         options = options_from_conf(current['conf']) if current else {}
         for key in CONF_OPTION_NAMES:
             if p.get(key) is not None:
@@ -449,11 +519,27 @@ class ContainerManager(object):
             after_nix = render_configuration_nix(self.name, extra) if extra is not None else before_nix
         conf_path = self.layout.conf_path(self.name)
         nix_path = self.layout.configuration_nix(self.name)
+        unit_files = [d for d in self._unit_files_diff(current, desired) if d['before'] != d['after']]
         return [
             dict(before_header=conf_path, after_header=conf_path, before=before_conf, after=after_conf),
             dict(before_header=nix_path, after_header=nix_path, before=before_nix, after=after_nix),
             dict(before_header='run state', after_header='run state',
                  before=_run_state(current) + '\n', after=_run_state_after(current, desired, plan) + '\n'),
+        ] + unit_files
+
+    def _unit_files_diff(self, current, desired):
+        current = current or {}
+        return [
+            dict(before_header='auto_start (machines.target wants-link)',
+                 after_header=wants_link_path(self.params['systemd_unit_dir'], self.name),
+                 before='%s\n' % bool(current.get('auto_start')),
+                 after='%s\n' % (bool(current.get('auto_start')) if desired.get('auto_start_link') is None
+                                  else desired['auto_start_link'])),
+            dict(before_header=current.get('unit_dropin_path') or 'unit drop-in',
+                 after_header=dropin_path(self.params['systemd_unit_dir'], self.name),
+                 before=current.get('unit_dropin') or '',
+                 after=(current.get('unit_dropin') or '') if desired.get('unit_dropin') is None
+                 else desired['unit_dropin']),
         ]
 
     # executing ----------------------------------------------------------------------------
@@ -479,6 +565,39 @@ class ContainerManager(object):
                 runner.rollback_profile(self.layout.system_profile(self.name))
             elif step == 'reload':
                 runner.reload(self.name)
+            elif step == 'link':
+                self._set_link(desired['auto_start_link'])
+            elif step == 'write_dropin':
+                self._write_dropin(desired['unit_dropin'])
+
+    def _set_link(self, wanted):
+        """machines.target wants container@NAME.service (facts §5.1, §9), or no longer does."""
+        path = wants_link_path(self.params['systemd_unit_dir'], self.name)
+        if not wanted:
+            if os.path.lexists(path):
+                os.unlink(path)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + '.nixfleet-tmp'
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(TEMPLATE_UNIT, tmp)
+        os.rename(tmp, path)
+
+    def _write_dropin(self, text):
+        path = dropin_path(self.params['systemd_unit_dir'], self.name)
+        if not text:
+            if os.path.lexists(path):
+                os.unlink(path)
+            try:
+                os.rmdir(os.path.dirname(path))
+            except OSError:
+                pass
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_file_atomically(path, text)
+        # systemd reads drop-ins when it loads the unit: make the running manager see it.
+        self.runner.call([self.host.systemctl, 'daemon-reload'], 'systemctl daemon-reload')
 
     def _create(self, desired):
         options = desired['options']

@@ -115,6 +115,12 @@ _CONTAINER = {
         'extra_flags': _STR_LIST,
         'private_users': _STR,
         'start_timeout': {'type': 'integer', 'minimum': 1},
+        # boot wiring and unit properties (resource limits)
+        'systemd_unit_dir': _ABS_PATH,
+        'cpu_quota': _STR,
+        'memory_max': {'type': ['string', 'integer']},
+        'tasks_max': {'type': ['string', 'integer']},
+        'unit_properties': {'type': 'object'},
         # the rollout
         'health_check': _HEALTH_CHECK,
         'service_group': _STR,

@@ -11,7 +11,11 @@ __metaclass__ = type
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import SEARCH_DIRS, public_facts
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
-from ansible_collections.nixfleet.containers.plugins.module_utils._state import read_container, with_unit_state
+from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
+    read_container,
+    with_unit_files,
+    with_unit_state,
+)
 
 
 def gather(module):
@@ -25,7 +29,7 @@ def gather(module):
     units = runner.show_units([c['name'] for c in found]) if (found and systemctl) else {}
     containers = []
     for container in found:
-        container = with_unit_state(container, units.get(container['name']))
+        container = with_unit_files(with_unit_state(container, units.get(container['name'])))
         if module.params['leader_pid'] and container['running']:
             container['leader_pid'] = _leader_pid(module, container['name'])
         containers.append(public_facts(container))

@@ -17,6 +17,7 @@ import os
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _nft
 from ansible_collections.nixfleet.containers.plugins.module_utils import _iptables
+from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 
 # NixOS networking.nat sets both (facts §7.1); all/forwarding also switches ip_forward.
 FORWARDING_SYSCTLS = {
@@ -25,20 +26,8 @@ FORWARDING_SYSCTLS = {
 }
 
 
-class NatError(Exception):
+class NatError(CliError):
     """A command failed while reading or changing the host."""
-
-    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None):
-        super(NatError, self).__init__(msg)
-        self.msg = msg
-        self.cmd = cmd
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-
-    def as_dict(self):
-        return dict((k, v) for k, v in dict(msg=self.msg, cmd=self.cmd, rc=self.rc, stdout=self.stdout,
-                                            stderr=self.stderr).items() if v is not None)
 
 
 class Host(object):

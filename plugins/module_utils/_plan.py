@@ -89,18 +89,45 @@ def guest_reasons(current, desired):
     return reasons
 
 
+def unit_file_changes(current, desired):
+    """(link_changes, dropin_changes): the boot wants-link and our drop-in of container@NAME.
+
+    ``desired['auto_start_link']`` / ``desired['unit_dropin']`` None means "leave as it is";
+    a drop-in text '' means "no drop-in".
+    """
+    current = current or {}
+    want_link = desired.get('auto_start_link')
+    link = want_link is not None and bool(current.get('auto_start')) != want_link
+    want_dropin = desired.get('unit_dropin')
+    dropin = want_dropin is not None and (current.get('unit_dropin') or '') != want_dropin
+    return link, dropin
+
+
+def _with_unit_files(result, current, desired):
+    """Write the link and drop-in after create/destroy and before the start (no restart for them)."""
+    link, dropin = unit_file_changes(current, desired)
+    extra = (['link'] if link else []) + (['write_dropin'] if dropin else [])
+    if not extra:
+        return result
+    steps = list(result.steps)
+    at = steps.index('start') if 'start' in steps else len(steps)
+    steps[at:at] = extra
+    return Plan(result.action if result.changes else 'configure', steps, result.reasons)
+
+
 def plan(current, desired):
     """current: container dict with unit state (see _state) or None; desired: see module."""
     state = desired['state']
     if current is None:
-        return _plan_missing(desired)
+        return _with_unit_files(_plan_missing(desired), None, desired)
     if state == 'absent':
         _refuse_declarative(current, 'destroy it')
-        return Plan('destroy', ['destroy'], ['state=absent and the container exists'])
+        return _with_unit_files(Plan('destroy', ['destroy'], ['state=absent and the container exists']),
+                                current, desired)
     if desired.get('recreate'):
         _refuse_declarative(current, 'recreate it')
         steps = ['destroy', 'create'] + (['start'] if _want_running(current, state) else [])
-        return Plan('recreate', steps, ['recreate requested'])
+        return _with_unit_files(Plan('recreate', steps, ['recreate requested']), None, desired)
     return _plan_existing(current, desired)
 
 
@@ -129,10 +156,21 @@ def _plan_existing(current, desired):
     restart_diffs = restart_differences(current['conf'], desired['conf'])
     write_conf = conf_needs_write(current['conf'], desired['conf'])
     guest = [] if desired.get('rollback') else guest_reasons(current, desired)
-    if current.get('kind') == 'declarative' and (write_conf or guest or desired.get('rollback')):
+    link_change, dropin_change = unit_file_changes(current, desired)
+    if current.get('kind') == 'declarative' and (write_conf or guest or desired.get('rollback')
+                                                 or link_change or dropin_change):
         _refuse_declarative(current, 'change it')
 
     reasons = ['%s changes from %r to %r' % d for d in restart_diffs]
+    if dropin_change:
+        # Unit properties (resource limits) are applied when the unit starts: a planned restart.
+        restart_diffs = restart_diffs + [('unit_properties', current.get('unit_properties'), None)]
+        reasons.append('the unit properties (resource limits) of container@%s change from %r to %r'
+                       % (current['name'], current.get('unit_properties') or {},
+                          desired.get('unit_properties') or {}))
+    if link_change:
+        reasons.append('auto_start (the machines.target wants-link) changes from %r to %r '
+                       '(no restart needed)' % (bool(current.get('auto_start')), desired['auto_start_link']))
     if write_conf and not restart_diffs:
         reasons.append('the conf file changes (no restart needed)')
     reasons += guest
@@ -151,6 +189,10 @@ def _plan_existing(current, desired):
         reasons.append('state=%s and the container is running' % desired['state'])
     if write_conf:
         steps.append('write_conf')
+    if link_change:
+        steps.append('link')
+    if dropin_change:
+        steps.append('write_dropin')
     if guest:
         steps += rebuild
         if running and not restart_needed and want_running and desired.get('system_path'):

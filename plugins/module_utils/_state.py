@@ -87,3 +87,65 @@ def with_unit_state(container, unit):
         main_pid=int(main_pid) if str(main_pid).isdigit() else 0,
     )
     return container
+
+
+# Boot wiring and unit drop-ins (facts §5.1, §9; pitfall P-14). The imperative containers share
+# the template container@.service, which has no wantedBy: a container starts at boot only when
+# machines.target wants container@NAME.service, i.e. a link in a unit directory's
+# machines.target.wants/ (as systemctl enable and extra-container make it). On NixOS
+# /etc/systemd/system is the read-only /etc/static tree, so the collection writes into a mutable
+# unit directory the host lists in boot.extraSystemdUnitPaths (default below, as extra-container).
+DEFAULT_UNIT_DIR = '/etc/systemd-mutable/system'
+# Where a wants-link may be (info reads them all; declarative autoStart links are in /etc/systemd/system).
+KNOWN_UNIT_DIRS = ('/etc/systemd/system.control', '/etc/systemd/system', DEFAULT_UNIT_DIR, '/run/systemd/system')
+DROPIN_NAME = '50-nixfleet.conf'
+
+
+def unit_name(name):
+    return 'container@%s.service' % name
+
+
+def wants_link_path(unit_dir, name):
+    return os.path.join(unit_dir, 'machines.target.wants', unit_name(name))
+
+
+def dropin_path(unit_dir, name):
+    return os.path.join(unit_dir, unit_name(name) + '.d', DROPIN_NAME)
+
+
+def with_unit_files(container, unit_dir=None):
+    """Add the boot wiring and our drop-in: ``auto_start`` is the wants-link (not AUTO_START).
+
+    With UNIT_DIR None, every known unit directory is searched (the info module's view).
+    """
+    if container is None:
+        return None
+    container = dict(container)
+    dirs = [unit_dir] if unit_dir else list(KNOWN_UNIT_DIRS)
+    links = [wants_link_path(d, container['name']) for d in dirs]
+    found = [p for p in links if os.path.lexists(p)]
+    container['auto_start'] = bool(found)
+    container['auto_start_link'] = found[0] if found else None
+    dropins = [dropin_path(d, container['name']) for d in dirs]
+    texts = [(p, read_text(p)) for p in dropins]
+    texts = [(p, t) for p, t in texts if t is not None]
+    container['unit_dropin_path'] = texts[0][0] if texts else None
+    container['unit_dropin'] = texts[0][1] if texts else None
+    container['unit_properties'] = parse_dropin(texts[0][1]) if texts else {}
+    return container
+
+
+def parse_dropin(text):
+    """``Key=Value`` lines of a drop-in's [Service] section, as a dict (last one wins)."""
+    found = {}
+    section = None
+    for line in (text or '').splitlines():
+        line = line.strip()
+        if not line or line[0] in '#;':
+            continue
+        if line.startswith('[') and line.endswith(']'):
+            section = line[1:-1]
+        elif section == 'Service' and '=' in line:
+            key, value = line.split('=', 1)
+            found[key.strip()] = value.strip()
+    return found

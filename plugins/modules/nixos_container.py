@@ -124,7 +124,12 @@ options:
     type: path
   auto_start:
     description:
-      - Records C(AUTO_START) in the conf file. On current NixOS nothing reads it at boot.
+      - Start the container at boot, as a declarative container with C(autoStart = true) is.
+      - V(true) links C(machines.target.wants/container@NAME.service) in O(systemd_unit_dir) (as
+        C(systemctl enable) and extra-container do) and records C(AUTO_START=1); V(false) removes the link
+        and records C(AUTO_START=0). C(AUTO_START) alone is read by nothing on a current host.
+      - The link is read at boot; changing it never restarts the container.
+      - Omitted, an existing container's link is left as it is.
     type: bool
   private_network:
     description:
@@ -220,9 +225,56 @@ options:
       - Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing.
     type: int
     default: 120
+  systemd_unit_dir:
+    description:
+      - The mutable systemd unit directory that gets the boot wants-link (O(auto_start)) and the drop-in
+        for the unit properties (C(container@NAME.service.d/50-nixfleet.conf)).
+      - On NixOS C(/etc/systemd/system) is a read-only link into the store, so the default is
+        C(/etc/systemd-mutable/system), the directory extra-container uses. systemd reads it only when the host
+        configuration sets C(boot.extraSystemdUnitPaths = [ "/etc/systemd-mutable/system" ]).
+    type: path
+    default: /etc/systemd-mutable/system
+  cpu_quota:
+    description:
+      - C(CPUQuota=) of C(container@NAME.service), for example V(50%) (half of one CPU).
+      - The imperative containers share the template unit and their conf cannot carry unit properties;
+        C(systemd-nspawn --property=) is ignored with C(--keep-unit), which the unit uses. So the limits go
+        into a drop-in for C(container@NAME.service) in O(systemd_unit_dir), and systemd applies them to the
+        unit's cgroup, where the container runs.
+      - A change is a planned restart of a running container (the plan names it).
+      - Giving any of O(cpu_quota), O(memory_max), O(tasks_max), O(unit_properties) makes the drop-in hold
+        exactly those; omitting all four leaves the drop-in as it is; O(unit_properties={}) alone removes it.
+    type: str
+  memory_max:
+    description:
+      - C(MemoryMax=) of C(container@NAME.service), for example V(1G), a percentage or V(infinity).
+      - Written and applied as O(cpu_quota) is.
+    type: str
+  tasks_max:
+    description:
+      - C(TasksMax=) of C(container@NAME.service) (a number, a percentage or V(infinity)).
+      - Written and applied as O(cpu_quota) is.
+    type: str
+  unit_properties:
+    description:
+      - Further C([Service]) properties of C(container@NAME.service), for example C(MemoryHigh) or C(CPUWeight),
+        written to the same drop-in as O(cpu_quota) (a name may not repeat one set by its own option).
+    type: dict
 '''
 
 EXAMPLES = r'''
+- name: A container that comes back after a reboot, with resource limits
+  nixfleet.containers.nixos_container:
+    name: api
+    config: |
+      services.nginx.enable = true;
+    auto_start: true
+    cpu_quota: 50%
+    memory_max: 1G
+    tasks_max: "512"
+    unit_properties:
+      CPUWeight: 50
+
 - name: A web container that runs nginx
   nixfleet.containers.nixos_container:
     name: web

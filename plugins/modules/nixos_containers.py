@@ -96,7 +96,9 @@ options:
         description: The file C(nix-env -f) evaluates the configuration with (C(--nixos-path)).
         type: path
       auto_start:
-        description: Records C(AUTO_START) in the conf file.
+        description:
+          - Start the container at boot (a C(machines.target) wants-link in O(containers[].systemd_unit_dir),
+            plus C(AUTO_START) in the conf); see M(nixfleet.containers.nixos_container).
         type: bool
       private_network:
         description: Give the container its own network namespace with a veth pair.
@@ -178,6 +180,22 @@ options:
         description: Seconds to wait for the container to start before failing.
         type: int
         default: 120
+      systemd_unit_dir:
+        description: Mutable unit directory for the boot link and the unit drop-in (needs C(boot.extraSystemdUnitPaths)).
+        type: path
+        default: /etc/systemd-mutable/system
+      cpu_quota:
+        description: C(CPUQuota=) of C(container@NAME.service) (a drop-in; a change restarts the container).
+        type: str
+      memory_max:
+        description: C(MemoryMax=) of C(container@NAME.service).
+        type: str
+      tasks_max:
+        description: C(TasksMax=) of C(container@NAME.service).
+        type: str
+      unit_properties:
+        description: Further C([Service]) properties of C(container@NAME.service), in the same drop-in.
+        type: dict
   exclusive:
     description:
       - Destroy the imperative containers of the host that are not in O(containers).

@@ -41,6 +41,14 @@ out["addrs"] = sorted((l["ifname"], a["local"], a["prefixlen"]) for l in ipj("ad
                       for a in l.get("addr_info", []) if ours(a))
 out["routes"] = sorted(json.dumps(r, sort_keys=True) for r in ipj("route", "show", "table", "all") if ours(r))
 out["units"] = sorted(os.listdir("/run/nixos-lab/units")) if os.path.isdir("/run/nixos-lab/units") else []
+# The NAT module's share: the ruleset (stateless -s: no counters, which traffic moves) and
+# the forwarding sysctls it sets (facts §7).
+nft = subprocess.run(["nft", "-s", "-j", "list", "ruleset"], capture_output=True, text=True)
+out["nft"] = [e for e in json.loads(nft.stdout or '{"nftables": []}')["nftables"] if "metainfo" not in e] \
+    if nft.returncode == 0 else "nft failed: " + nft.stderr.strip()
+for key in ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"):
+    with open("/proc/sys/" + key) as f:
+        out["sysctl " + key.replace("/", ".")] = f.read().strip()
 print(json.dumps(out, sort_keys=True))
 '''
 
@@ -61,7 +69,7 @@ def container_task(name='web', **options):
     return args
 
 
-def four_step_play(task_args, host='host1'):
+def four_step_play(task_args, host='host1', module='nixos_container'):
     """check -> real -> repeat -> repeat in check, each registered (the community.docker discipline)."""
     args = json.dumps(task_args)
     return textwrap.dedent('''
@@ -69,27 +77,42 @@ def four_step_play(task_args, host='host1'):
           gather_facts: false
           tasks:
             - name: step1 check
-              nixfleet.containers.nixos_container: {args}
+              nixfleet.containers.{module}: {args}
               check_mode: true
             - name: step2 real
-              nixfleet.containers.nixos_container: {args}
+              nixfleet.containers.{module}: {args}
             - name: step3 repeat
-              nixfleet.containers.nixos_container: {args}
+              nixfleet.containers.{module}: {args}
             - name: step4 repeat in check
-              nixfleet.containers.nixos_container: {args}
+              nixfleet.containers.{module}: {args}
               check_mode: true
-    ''').format(host=host, args=args)
+    ''').format(host=host, args=args, module=module)
 
 
-def module_play(task_args, host='host1', check=False, name='task', ignore_errors=False):
+def module_play(task_args, host='host1', check=False, name='task', ignore_errors=False, module='nixos_container'):
     lines = ['- hosts: %s' % host, '  gather_facts: false', '  tasks:',
              '    - name: %s' % name,
-             '      nixfleet.containers.nixos_container: %s' % json.dumps(task_args)]
+             '      nixfleet.containers.%s: %s' % (module, json.dumps(task_args))]
     if check:
         lines.append('      check_mode: true')
     if ignore_errors:
         lines.append('      ignore_errors: true')
     return '\n'.join(lines) + '\n'
+
+
+def bad_play(module, cases, host='host1'):
+    """One play, one failing task per case (ignore_errors), named bad0, bad1, ..."""
+    lines = ['- hosts: %s' % host, '  gather_facts: false', '  tasks:']
+    for index, args in enumerate(cases):
+        lines += ['    - name: bad%d' % index, '      nixfleet.containers.%s: %s' % (module, json.dumps(args)),
+                  '      ignore_errors: true']
+    return '\n'.join(lines) + '\n'
+
+
+def four_step_changes(run, host='host1'):
+    assert run.rc == 0, str(run)
+    return tuple(run.result(host, 'step%d %s' % (i + 1, label))['changed']
+                 for i, label in enumerate(('check', 'real', 'repeat', 'repeat in check')))
 
 
 def module_result(run, task, host='host1'):
@@ -101,7 +124,5 @@ def module_result(run, task, host='host1'):
 
 
 def assert_four_steps(run, host='host1', expect=(True, True, False, False)):
-    assert run.rc == 0, str(run)
-    got = tuple(run.result(host, 'step%d %s' % (i + 1, label))['changed']
-                for i, label in enumerate(('check', 'real', 'repeat', 'repeat in check')))
+    got = four_step_changes(run, host)
     assert got == tuple(expect), got

@@ -171,3 +171,154 @@ def test_harness_reports_success_too(fresh):
     result = run_cases(fresh, 'host1', [('nixos_container_info', dict(args={}))])[0]
     assert result.get('failed') is None and result['containers'] == []
     assert re.match(r'^\d', fresh.exec('host1', 'date', '+%s', check=True).stdout)
+
+
+# --- the other modules: each with its own bad inputs and the parameter its message must name ---
+
+def wrap(c):
+    """A nixos_container case as one element of nixos_containers' list (same needle)."""
+    return dict(args=dict(containers=[c['args']]), needle=c['needle'])
+
+
+ifname_bad = st.one_of(
+    st.from_regex(r'[a-z][a-z0-9]{15,30}', fullmatch=True),                     # > 15 bytes
+    st.tuples(st.from_regex(r'[a-z]{1,4}', fullmatch=True), st.sampled_from(list('/: \t\n')),
+              st.from_regex(r'[a-z]{0,4}', fullmatch=True)).map(''.join),         # kernel-forbidden
+    st.sampled_from(['', '.', '..', '\u00e9' * 8]),
+)
+bad_ip = st.one_of(bad_ipv4.filter(lambda a: a != 'fc00::1'),
+                   st.sampled_from(['::g', '1.2.3.4/40', 'fc00::/129', '$(id)', '1.2.3.4; id']))
+bad_port = st.one_of(st.integers(max_value=0), st.integers(min_value=65536),
+                     st.sampled_from(['abc', '8o', '1.5', '80-', '-80', '90-80', '0-10', '1-70000', '$(id)']))
+unknown_key = identifier.filter(lambda k: k not in KNOWN_OPTIONS | {'containers', 'exclusive', 'only'})
+
+CONTAINERS_CASES = st.one_of(
+    NIXOS_CONTAINER_CASES.filter(lambda c: c['needle'] not in ('config_file', 'system_path', 'state')).map(wrap),
+    names.map(lambda n: case('declared twice', containers=[dict(name=n, config=NGINX), dict(name=n, config=NGINX)])),
+    st.tuples(names, bad_name).map(lambda t: case('only', containers=[dict(name=t[0], config=NGINX)],
+                                                  only=[t[1]['args']['name']])),
+    st.tuples(names, st.sampled_from(['maybe', 'yess', '2', '[]'])).map(
+        lambda t: case('exclusive', containers=[dict(name=t[0], config=NGINX)], exclusive=t[1])),
+    st.tuples(names, unknown_key).map(lambda t: case(t[1], **{'containers': [dict(name=t[0], config=NGINX)], t[1]: 1})),
+    st.sampled_from(['web', 'x=1', '']).map(lambda v: case('containers', containers=v)),
+)
+
+NETWORK_CASES = st.one_of(
+    bad_name.map(lambda c: case('name', name=c['args']['name'], host_addresses=['10.233.77.1/24'])),
+    st.tuples(names, bad_ip).map(lambda t: case('host_addresses[0]', name=t[0], host_addresses=[t[1]])),
+    st.tuples(names, bad_ip).map(lambda t: case('local_addresses[1]', name=t[0],
+                                                local_addresses=['10.233.77.2/24', t[1]])),
+    ifname_bad.map(lambda n: case('bridges[0].name', bridges=[dict(name=n)])),
+    st.one_of(st.integers(max_value=67), st.integers(min_value=65536)).map(
+        lambda m: case('bridges[0].mtu', bridges=[dict(name='brf', mtu=m)])),
+    bad_ip.map(lambda a: case('bridges[0].addresses[0]', bridges=[dict(name='brf', addresses=[a])])),
+    st.from_regex(r'br[a-z]{1,6}', fullmatch=True).map(
+        lambda n: case('listed twice', bridges=[dict(name=n), dict(name=n, mtu=1400)])),
+    st.sampled_from(['x', '10.0.0.0/33', '10.0.0.0/8/8', '', 'fc00::/7x']).map(
+        lambda p: case('allocate.pool', name='web', allocate=dict(pool=p))),
+    st.one_of(st.integers(max_value=15), st.integers(min_value=32, max_value=200)).map(
+        lambda b: case('allocate.pool', name='web', allocate=dict(block_prefix=b))),
+    st.tuples(st.sampled_from(['state', 'link_state', 'unmanaged_addresses', 'when_missing']),
+              st.sampled_from(['sideways', 'UP', '', 'present;'])).map(
+        lambda t: case(t[0], **{'name': 'web', t[0]: t[1]})),
+    unknown_key.filter(lambda k: k not in {'interface', 'host_addresses', 'local_addresses', 'unmanaged_addresses',
+                                           'link_state', 'bridge', 'when_missing', 'bridges', 'netns',
+                                           'allocate'}).map(lambda k: case(k, **{'name': 'web', k: 1})),
+)
+
+NAT_OK = dict(external_interface='eth0')
+NAT_KEYS = {'state', 'backend', 'table', 'external_interface', 'external_ip', 'external_ip6', 'internal_interfaces',
+            'internal_ips', 'forwards', 'ipv6', 'ip_forward', 'netns'}
+
+
+def nat(needle, **args):
+    return case(needle, **dict(NAT_OK, **args))
+
+
+def forward(**over):
+    return dict(dict(host_port=8080, destination='10.233.77.2'), **over)
+
+
+NAT_CASES = st.one_of(
+    ifname_bad.filter(bool).map(lambda n: case('external_interface', external_interface=n)),
+    ifname_bad.map(lambda n: nat('internal_interfaces[0]', internal_interfaces=[n])),
+    st.sampled_from(['*', '+', 've-*x', 'v*e', '']).map(lambda n: nat('internal_interfaces[0]', internal_interfaces=[n])),
+    bad_ip.map(lambda a: nat('external_ip', external_ip=a)),
+    st.sampled_from(['10.0.0.1', 'fc00::/200', 'nonsense', '::g']).map(lambda a: nat('external_ip6', ipv6=True,
+                                                                                   external_ip6=a)),
+    bad_ip.map(lambda a: nat('internal_ips[0]', internal_ips=[a])),
+    bad_port.map(lambda p: nat('forwards[0].host_port', forwards=[forward(host_port=p)])),
+    bad_ip.map(lambda a: nat('forwards[0].destination', forwards=[forward(destination=a)])),
+    st.integers(min_value=65536).map(lambda p: nat('forwards[0].destination',
+                                                   forwards=[forward(destination='10.233.77.2:%d' % p)])),
+    bad_ip.map(lambda a: nat('forwards[0].loopback_ips[0]', forwards=[forward(loopback_ips=[a])])),
+    st.tuples(st.integers(1, 65000), st.integers(0, 30)).map(
+        lambda t: nat('overlaps', forwards=[forward(host_port='%d-%d' % (t[0], t[0] + t[1])),
+                                            forward(host_port=t[0] + t[1] // 2, destination='10.233.77.3')])),
+    st.sampled_from(['icmp', 'TCP', 'sctp', '', 'tcp ']).map(lambda p: nat('proto', forwards=[forward(proto=p)])),
+    st.one_of(st.from_regex(r'[a-z]{65,80}', fullmatch=True), hostile.map(lambda h: 't' + h),
+              st.sampled_from(['1abc', '', '_x', 'a"; flush ruleset; "'])).map(lambda t: nat('table', table=t)),
+    st.tuples(st.sampled_from(['state', 'backend']), st.sampled_from(['pf', 'nft', '', 'present;'])).map(
+        lambda t: nat(t[0], **{t[0]: t[1]})),
+    st.tuples(st.sampled_from(['ipv6', 'ip_forward']), st.sampled_from(['maybe', 'yess', '2'])).map(
+        lambda t: nat(t[0], **{t[0]: t[1]})),
+    unknown_key.filter(lambda k: k not in NAT_KEYS).map(lambda k: nat(k, **{k: 1})),
+    identifier.filter(lambda k: k not in {'proto', 'host_port', 'destination', 'loopback_ips'}).map(
+        lambda k: nat('forwards.' + k, forwards=[forward(**{k: 1})])),
+    st.sampled_from([[dict(host_port=80)], [dict(destination='10.233.77.2')]]).map(
+        lambda f: nat('missing required', forwards=f)),
+)
+
+INFO_CASES = st.one_of(
+    st.sampled_from(['maybe', 'yess', '2', '[]']).map(lambda v: case('leader_pid', leader_pid=v)),
+    unknown_key.filter(lambda k: k not in {'name', 'leader_pid', 'nixos_container_bin'}).map(
+        lambda k: case(k, **{k: 1})),
+)
+
+OTHER_CASES = (('nixos_containers', CONTAINERS_CASES, 200), ('nixos_container_network', NETWORK_CASES, 160),
+               ('nixos_container_nat', NAT_CASES, 200), ('nixos_container_info', INFO_CASES, 40))
+
+# A live NAT table and a bridge on the host, so that "byte-identical" also covers what a bad
+# input to these modules could flush or tear down.
+LIVE_NAT = dict(external_interface='eth0', internal_interfaces=['ve-*'],
+                forwards=[dict(host_port=8080, destination='10.233.77.2:80')])
+LIVE_BRIDGES = [dict(name='brlive', addresses=['10.233.99.1/24'])]
+
+
+def check_results(cases, results):
+    assert len(results) == len(cases)
+    problems = []
+    for (module, c), result in zip(cases, results):
+        msg = str(result.get('msg', ''))
+        if 'harness_error' in result or not result.get('failed') or 'Traceback' in json.dumps(result) \
+                or c['needle'].lower() not in msg.lower():
+            problems.append((module, c, result.get('harness_error') or msg or result))
+    return problems
+
+
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(data=st.data())
+def test_generated_bad_inputs_to_every_other_module(fresh, data):
+    fresh.playbook(module_play(dict(name='web', config=NGINX)))
+    forwarding = fresh.exec('host1', 'sysctl', '-n', 'net.ipv4.ip_forward', check=True).stdout.strip()
+    setup = run_cases(fresh, 'host1', [('nixos_container_nat', dict(args=LIVE_NAT)),
+                                       ('nixos_container_network', dict(args=dict(bridges=LIVE_BRIDGES)))])
+    try:
+        assert [r.get('failed') for r in setup] == [None, None], setup
+        cases = [(module, data.draw(strategy)) for module, strategy, count in OTHER_CASES for _i in range(count)]
+        before = host_state(fresh, 'host1')
+        assert '"nixfleet_nat"' in before and 'brlive' in before
+        results = run_cases(fresh, 'host1', cases)
+        problems = check_results(cases, results)
+        assert not problems, '%d of %d cases misbehaved, first ones:\n%s' % (
+            len(problems), len(cases), '\n'.join(repr(p) for p in problems[:12]))
+        after = host_state(fresh, 'host1')
+        assert after == before, state_differences(before, after)
+        for module, _strategy, count in OTHER_CASES:
+            distinct = {json.dumps(c['args'], sort_keys=True) for m, c in cases if m == module}
+            assert len(distinct) > count // 4, (module, len(distinct))
+    finally:
+        run_cases(fresh, 'host1', [('nixos_container_nat', dict(args=dict(state='absent'))),
+                                   ('nixos_container_network', dict(args=dict(
+                                       bridges=[dict(name='brlive', state='absent')])))])
+        fresh.exec('host1', 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=' + forwarding, check=True)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from host_checks import module_result
+from host_checks import bad_play, four_step_changes, four_step_play, module_play, module_result
 
 HOST = 'host1'
 NAME = 'web'
@@ -40,52 +40,20 @@ exit 0
 '''
 
 
-def outside_netns():
-    return 'nfl%s-out' % os.environ.get('NIXFLEET_LAB_ID', '0')
-
-
 def nat_play(args, check=False, name='nat', host=HOST, ignore_errors=False):
-    lines = ['- hosts: %s' % host, '  gather_facts: false', '  tasks:',
-             '    - name: %s' % name, '      nixfleet.containers.nixos_container_nat: %s' % json.dumps(args)]
-    if check:
-        lines.append('      check_mode: true')
-    if ignore_errors:
-        lines.append('      ignore_errors: true')
-    return '\n'.join(lines) + '\n'
-
-
-def bad_play(module, cases):
-    """One play, one failing task per case (ignore_errors), named bad0, bad1, ..."""
-    lines = ['- hosts: %s' % HOST, '  gather_facts: false', '  tasks:']
-    for index, args in enumerate(cases):
-        lines += ['    - name: bad%d' % index, '      nixfleet.containers.%s: %s' % (module, json.dumps(args)),
-                  '      ignore_errors: true']
-    return '\n'.join(lines) + '\n'
+    return module_play(args, host=host, check=check, name=name, ignore_errors=ignore_errors, module='nixos_container_nat')
 
 
 def four_steps(args):
-    body = json.dumps(args)
-    return textwrap.dedent('''
-        - hosts: {host}
-          gather_facts: false
-          tasks:
-            - name: step1 check
-              nixfleet.containers.nixos_container_nat: {a}
-              check_mode: true
-            - name: step2 real
-              nixfleet.containers.nixos_container_nat: {a}
-            - name: step3 repeat
-              nixfleet.containers.nixos_container_nat: {a}
-            - name: step4 repeat in check
-              nixfleet.containers.nixos_container_nat: {a}
-              check_mode: true
-    ''').format(host=HOST, a=body)
+    return four_step_play(args, host=HOST, module='nixos_container_nat')
 
 
 def steps_changed(run):
-    assert run.rc == 0, str(run)
-    return tuple(run.result(HOST, 'step%d %s' % (i + 1, label))['changed']
-                 for i, label in enumerate(('check', 'real', 'repeat', 'repeat in check')))
+    return four_step_changes(run, HOST)
+
+
+def outside_netns():
+    return 'nfl%s-out' % os.environ.get('NIXFLEET_LAB_ID', '0')
 
 
 def container_to_outside(lab):

@@ -123,3 +123,60 @@ def makedirs(path, mode):
     """mkpath: create missing directories with mode (umask 022 applies, as in Perl)."""
     if not os.path.isdir(path):
         os.makedirs(path, mode)
+
+
+# systemd's unit search path on a lab host: a NixOS host whose configuration sets
+# boot.extraSystemdUnitPaths = [ "/etc/systemd-mutable/system" ] (as extra-container asks).
+UNIT_PATH = ("/etc/systemd/system.control", "/run/systemd/transient", "/etc/systemd/system",
+             "/etc/systemd-mutable/system", "/run/systemd/system")
+
+
+def boot_wanted_units():
+    """container@NAME.service units that machines.target wants (links in a .wants dir)."""
+    found = []
+    for directory in UNIT_PATH:
+        wants = os.path.join(directory, "machines.target.wants")
+        try:
+            entries = sorted(os.listdir(wants))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.startswith("container@") and entry not in found:
+                found.append(entry)
+    return found
+
+
+def unit_dropin_properties(unit):
+    """[Service] properties of UNIT's drop-ins (*.conf in UNIT.d of each unit directory).
+
+    As systemd: drop-ins are ordered by file name across the directories, a later one wins;
+    a file of the same name in an earlier (higher-priority) directory masks the others."""
+    files = {}
+    for directory in UNIT_PATH:
+        dropdir = os.path.join(directory, unit + ".d")
+        try:
+            entries = os.listdir(dropdir)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.endswith(".conf") and entry not in files:
+                files[entry] = os.path.join(dropdir, entry)
+    properties, paths = {}, []
+    for entry in sorted(files):
+        paths.append(files[entry])
+        section = None
+        try:
+            with open(files[entry], encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                section = line[1:-1]
+            elif section == "Service" and "=" in line:
+                key, value = line.split("=", 1)
+                properties[key.strip()] = value.strip()
+    return properties, paths

@@ -1,12 +1,13 @@
 """The emulated `systemctl`: what nixos-container and the collection use, for
 `container@NAME.service` (any other unit is "not found", as on a host without it)."""
 
+import os
 import sys
 import time
 
-from . import units
+from . import common, units
 
-VERBS = ("start", "stop", "restart", "reload", "is-active", "show", "daemon-reload", "status")
+VERBS = ("start", "stop", "restart", "reload", "is-active", "show", "daemon-reload", "status", "reboot")
 
 RESULT_TEXT = {
     "exit-code": "the control process exited with error code",
@@ -26,7 +27,7 @@ PROPERTY_ORDER = [
     "Description", "LoadState", "ActiveState", "SubState", "FragmentPath", "UnitFileState",
     "InactiveExitTimestamp", "ActiveEnterTimestamp", "ActiveExitTimestamp",
     "InactiveEnterTimestamp", "StateChangeTimestamp", "CanStart", "CanStop", "CanReload",
-    "InvocationID",
+    "InvocationID", "CPUQuotaPerSecUSec", "MemoryMax", "TasksMax", "DropInPaths",
 ]
 TIMESTAMPS = {"ExecMainStartTimestamp", "ExecMainExitTimestamp", "InactiveExitTimestamp",
               "ActiveEnterTimestamp", "ActiveExitTimestamp", "InactiveEnterTimestamp",
@@ -57,6 +58,10 @@ def properties(unit):
         "FragmentPath": "/etc/systemd/system/container@.service", "UnitFileState": "static",
         "CanStart": "yes", "CanStop": "yes", "CanReload": "yes",
     }
+    dropins, paths = common.unit_dropin_properties(unit)
+    values.update(CPUQuotaPerSecUSec=cpu_quota_text(dropins.get("CPUQuota")),
+                  MemoryMax=size_text(dropins.get("MemoryMax")),
+                  TasksMax=size_text(dropins.get("TasksMax")), DropInPaths=" ".join(paths))
     for key in ("MainPID", "ControlPID", "ExecMainPID", "ExecMainCode", "ExecMainStatus",
                 "NRestarts"):
         values[key] = str(state[key])
@@ -65,6 +70,49 @@ def properties(unit):
     for key in TIMESTAMPS:
         values[key] = format_timestamp(state.get(key, 0))
     return values
+
+
+def cpu_quota_text(value):
+    """systemctl show's CPUQuotaPerSecUSec: "infinity" or the time per second ("500ms", "1.500000s")."""
+    if not value:
+        return "infinity"
+    usec = round(float(value.rstrip("%")) * 10000)
+    if usec % 1000000 == 0:
+        return "%ds" % (usec // 1000000)
+    if usec < 1000000:
+        return "%dms" % (usec // 1000) if usec % 1000 == 0 else "%dus" % usec
+    return "%.6fs" % (usec / 1000000.0)
+
+
+def size_text(value):
+    if not value or value == "infinity":
+        return "infinity"
+    suffix = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if value[-1] in suffix:
+        return str(int(value[:-1]) * suffix[value[-1]])
+    return value
+
+
+def do_reboot(unit_list, opts):
+    """Lab: the host's systemd "reboots" (the lab host's init keeps running): every running
+    container@ unit is stopped cleanly, then exactly the units machines.target wants are
+    started, as multi-user.target -> machines.target would at boot (facts §5.1)."""
+    try:
+        entries = sorted(os.listdir(common.UNITS_DIR))
+    except FileNotFoundError:
+        entries = []
+    for entry in entries:
+        if entry.endswith(".service.json"):
+            units.stop(entry[:-len(".json")])
+    status = 0
+    for unit in common.boot_wanted_units():
+        if units.instance_of(unit) is None or not os.path.exists(common.conf_path(units.instance_of(unit))):
+            sys.stderr.write("machines.target wants %s, which does not exist (skipped)\n" % unit)
+            continue
+        result = units.start(unit, block=True)
+        if result != "done":
+            status = job_failed(unit, result)
+    return status
 
 
 def job_failed(unit, result):
@@ -164,7 +212,7 @@ def do_status(unit_list, opts):
 
 
 HANDLERS = {"start": do_start, "stop": do_stop, "restart": do_restart, "reload": do_reload,
-            "is-active": do_is_active, "show": do_show, "status": do_status}
+            "is-active": do_is_active, "show": do_show, "status": do_status, "reboot": do_reboot}
 
 
 def parse(argv):
@@ -213,7 +261,7 @@ def main(argv):
     if verb not in HANDLERS:
         sys.stderr.write("Unknown command verb %s.\n" % verb)
         return 1
-    if not unit_list and verb != "show":
+    if not unit_list and verb not in ("show", "reboot"):
         sys.stderr.write("Too few arguments.\n")
         return 1
     return HANDLERS[verb](unit_list, opts)

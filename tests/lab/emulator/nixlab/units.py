@@ -367,6 +367,84 @@ def wait_for_ready(unit, proc, sock, leader_hint):
             return "ready", leader
 
 
+CGROUP_ROOT = "/sys/fs/cgroup"
+UNITS_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def memory_bytes(value):
+    if value == "infinity":
+        return "max"
+    if value[-1] in UNITS_SUFFIX:
+        return str(int(value[:-1]) * UNITS_SUFFIX[value[-1]])
+    return value
+
+
+# Drop-in property -> (controller, cgroup2 file, value converter), systemd.resource-control(5).
+LIMIT_FILES = {
+    "CPUQuota": ("cpu", "cpu.max", lambda v: "%d 100000" % round(float(v.rstrip("%")) * 1000)),
+    "MemoryMax": ("memory", "memory.max", memory_bytes),
+    "TasksMax": ("pids", "pids.max", lambda v: "max" if v == "infinity" else v),
+}
+
+
+def unit_cgroup(unit):
+    """The unit's cgroup (Slice=machine.slice, Delegate=yes: nspawn runs in it, facts §5.2),
+    with the limits of its drop-ins written where the host's cgroup2 has the controller."""
+    properties, _paths = common.unit_dropin_properties(unit)
+    slice_dir = os.path.join(CGROUP_ROOT, "machine.slice")
+    path = os.path.join(slice_dir, unit)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        log("%s: no cgroup (%s): limits not applied" % (unit, error))
+        return None
+    available = set(read_first(os.path.join(CGROUP_ROOT, "cgroup.controllers")).split())
+    for key, (controller, filename, convert) in sorted(LIMIT_FILES.items()):
+        if key not in properties:
+            continue
+        if controller not in available:
+            log("%s: %s=%s not applied: the %s controller is not available in this cgroup2 "
+                "hierarchy (cgroup.controllers: %s)" % (unit, key, properties[key], controller,
+                                                         " ".join(sorted(available)) or "none"))
+            continue
+        try:
+            for directory in (CGROUP_ROOT, slice_dir):
+                with open(os.path.join(directory, "cgroup.subtree_control"), "w") as handle:
+                    handle.write("+" + controller)
+            with open(os.path.join(path, filename), "w") as handle:
+                handle.write(convert(properties[key]))
+            log("%s: %s=%s -> %s" % (unit, key, properties[key], filename))
+        except (OSError, ValueError) as error:
+            log("%s: %s=%s not applied: %s" % (unit, key, properties[key], error))
+    return path
+
+
+def read_first(path):
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def enter_cgroup(path):
+    def preexec():
+        if path:
+            try:
+                with open(os.path.join(path, "cgroup.procs"), "w", encoding="ascii") as procs:
+                    procs.write("0")
+            except OSError:
+                pass
+    return preexec
+
+
+def remove_unit_cgroup(unit):
+    try:
+        os.rmdir(os.path.join(CGROUP_ROOT, "machine.slice", unit))
+    except OSError:
+        pass
+
+
 def run_unit(name):
     """Body of the daemonised runner: one activation of container@NAME.service."""
     unit = "container@%s.service" % name
@@ -387,8 +465,9 @@ def run_unit(name):
     sock, sock_path = notify_socket(unit)
     env = dict(os.environ, NOTIFY_SOCKET=sock_path, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
     log("exec " + " ".join(argv))
+    cgroup = unit_cgroup(unit)
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=sys.stdout,
-                            stderr=sys.stdout)
+                            stderr=sys.stdout, preexec_fn=enter_cgroup(cgroup))
     update(unit, MainPID=proc.pid, ExecMainPID=proc.pid, ExecMainStartTimestamp=now_usec())
     try:
         outcome, leader = wait_for_ready(unit, proc, sock, 0)
@@ -429,6 +508,7 @@ def run_unit(name):
 
 def watch(unit, proc):
     status = proc.wait()
+    remove_unit_cgroup(unit)
     if stop_requested(unit) or status in SUCCESS_EXIT:
         log("%s: deactivated (status=%d)." % (unit, status))
         finish(unit, "inactive", "dead", "success", ExecMainCode=1, ExecMainStatus=max(status, 0),
