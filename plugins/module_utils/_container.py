@@ -123,7 +123,7 @@ def unit_properties_from_params(p):
 
     Raises ValueError naming the option for a bad value (before anything changes).
     """
-    if all(p.get(option) is None for option, _, _, _ in LIMIT_OPTIONS) and p.get('unit_properties') is None:
+    if all(p.get(entry[0]) is None for entry in LIMIT_OPTIONS) and p.get('unit_properties') is None:
         return None
     properties = {}
     for option, key, pattern, what in LIMIT_OPTIONS:
@@ -153,7 +153,7 @@ def render_dropin(name, properties):
     if not properties:
         return ''
     lines = ['# Managed by nixfleet.containers: unit properties of container %s.' % name, '[Service]']
-    order = [key for _, key, _, _ in LIMIT_OPTIONS if key in properties]
+    order = [entry[1] for entry in LIMIT_OPTIONS if entry[1] in properties]
     order += sorted(k for k in properties if k not in order)
     lines += ['%s=%s' % (k, properties[k]) for k in order]
     return '\n'.join(lines) + '\n'
@@ -529,12 +529,13 @@ class ContainerManager(object):
 
     def _unit_files_diff(self, current, desired):
         current = current or {}
+        link_after = desired.get('auto_start_link')
+        if link_after is None:
+            link_after = bool(current.get('auto_start'))
         return [
             dict(before_header='auto_start (machines.target wants-link)',
                  after_header=wants_link_path(self.params['systemd_unit_dir'], self.name),
-                 before='%s\n' % bool(current.get('auto_start')),
-                 after='%s\n' % (bool(current.get('auto_start')) if desired.get('auto_start_link') is None
-                                  else desired['auto_start_link'])),
+                 before='%s\n' % bool(current.get('auto_start')), after='%s\n' % link_after),
             dict(before_header=current.get('unit_dropin_path') or 'unit drop-in',
                  after_header=dropin_path(self.params['systemd_unit_dir'], self.name),
                  before=current.get('unit_dropin') or '',

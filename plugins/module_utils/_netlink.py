@@ -39,6 +39,14 @@ MAIN_TABLE = 254
 NETNS_DIR = '/run/netns'
 
 
+def _unpadded(value):
+    """The text of an address as given: padding is refused, not trimmed (a typo, or an injection)."""
+    text = str(value)
+    if text != text.strip():
+        raise ValueError('surrounding white space')
+    return text
+
+
 class NetlinkError(Exception):
     """A netlink operation failed; the message says which."""
 
@@ -46,7 +54,7 @@ class NetlinkError(Exception):
 def normalise_address(value, where):
     """An ``ip_interface``; a bare address gets /32 (IPv4) or /128 (IPv6), as the unit adds it."""
     try:
-        return ipaddress.ip_interface(str(value).strip())
+        return ipaddress.ip_interface(_unpadded(value))
     except ValueError:
         raise ValueError('%s: %r is not an IP address (with an optional /prefix)' % (where, value))
 
@@ -54,7 +62,7 @@ def normalise_address(value, where):
 def normalise_route(value, where):
     """An ``ip_network`` for a route destination; a bare address is a host route."""
     try:
-        return ipaddress.ip_network(str(value).strip(), strict=False)
+        return ipaddress.ip_network(_unpadded(value), strict=False)
     except ValueError:
         raise ValueError('%s: %r is not an IP address or CIDR' % (where, value))
 

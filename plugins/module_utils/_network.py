@@ -35,7 +35,7 @@ def _interface_or_none(value):
     if value in (None, ''):
         return None
     try:
-        return ipaddress.ip_interface(str(value).strip())
+        return ipaddress.ip_interface(str(value))
     except ValueError:
         return None
 
@@ -218,8 +218,10 @@ class NetworkManager(object):
         mode = allocate_params.get('mode') or 'pair'
         for version, key, prefix_key in ((4, 'pool', 'block_prefix'), (6, 'pool6', 'block_prefix6')):
             cidr = allocate_params.get(key)
-            if not cidr:
+            if cidr is None:
                 continue
+            if not cidr:
+                raise ValueError('allocate.%s: an empty pool; leave it out for the default' % key)
             try:
                 network, block_prefix = _addressing.parse_pool(cidr, allocate_params.get(prefix_key), 'allocate.' + key)
             except _addressing.PoolError as e:

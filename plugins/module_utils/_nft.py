@@ -57,7 +57,7 @@ def parse_interface_pattern(value, where):
     """``(name, is_prefix)``: ``ve-+`` and ``ve-*`` are the prefix ``ve-``; else an exact name."""
     if not isinstance(value, str) or not value:
         raise NatSpecError('%s: an interface name or pattern is required, got %r' % (where, value))
-    text = value.strip()
+    text = value
     prefix = text.endswith('+') or text.endswith('*')
     base = text[:-1] if prefix else text
     if '*' in base or '+' in base:
@@ -107,7 +107,7 @@ def parse_destination(value, where):
     """``(address, ports or None)`` of ``ip``, ``ip:port``, ``ip:a-b``, ``[v6]:port`` or ``v6``."""
     if not isinstance(value, str) or not value.strip():
         raise NatSpecError('%s: a destination "ADDRESS:PORT" is required' % where)
-    text = value.strip()
+    text = value
     host, ports = text, None
     if text.startswith('['):
         end = text.find(']')
@@ -129,7 +129,7 @@ def parse_destination(value, where):
 
 def _address(value, where, version=None):
     try:
-        address = ipaddress.ip_address(str(value).strip())
+        address = ipaddress.ip_address(str(value))
     except ValueError:
         raise NatSpecError('%s: %r is not an IP address' % (where, value))
     if version and address.version != version:
@@ -139,7 +139,7 @@ def _address(value, where, version=None):
 
 def _network(value, where):
     try:
-        return ipaddress.ip_network(str(value).strip(), strict=False)
+        return ipaddress.ip_network(str(value), strict=False)
     except ValueError:
         raise NatSpecError('%s: %r is not an address or CIDR range' % (where, value))
 
@@ -149,7 +149,7 @@ def nat_spec(params):
 
     Raises NatSpecError naming the parameter; nothing has been changed at that point.
     """
-    table = params.get('table') or DEFAULT_TABLE
+    table = DEFAULT_TABLE if params.get('table') is None else params.get('table')
     error = table_name_error(table)
     if error:
         raise NatSpecError('table: %s' % error)

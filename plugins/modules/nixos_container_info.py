@@ -107,8 +107,17 @@ containers:
       type: list
       elements: dict
     auto_start:
-      description: The conf's C(AUTO_START).
+      description:
+        - Whether the container starts at boot, that is whether C(machines.target) wants C(container@NAME.service)
+          (a link in C(machines.target.wants/) of C(/etc/systemd/system.control), C(/etc/systemd/system),
+          C(/etc/systemd-mutable/system) or C(/run/systemd/system)). The conf's C(AUTO_START) is read by nothing.
       type: bool
+    auto_start_link:
+      description: The wants-link that makes the container start at boot, if any.
+      type: str
+    unit_properties:
+      description: The C([Service]) properties of this collection's drop-in for C(container@NAME.service) (resource limits).
+      type: dict
     configuration:
       description: The guest configuration text spliced into C(configuration.nix), when the file follows the nixos-container template.
       type: str

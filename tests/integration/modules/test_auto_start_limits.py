@@ -4,13 +4,18 @@ import json
 import os
 import subprocess
 
-from conftest import labctl
 from host_checks import assert_four_steps, four_step_play, module_play, module_result
 
+LABCTL = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'lab', 'labctl')
 NGINX = 'services.nginx.enable = true;'
 UNIT_DIR = '/etc/systemd-mutable/system'
 WANTS = UNIT_DIR + '/machines.target.wants/container@%s.service'
 DROPIN = UNIT_DIR + '/container@%s.service.d/50-nixfleet.conf'
+
+
+def labctl(*args, timeout=120):
+    """Run labctl on this lab (NIXFLEET_LAB_ID is inherited); returns the completed process."""
+    return subprocess.run([LABCTL] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def exists(lab, path, host='host1'):
@@ -89,7 +94,8 @@ def test_reboot_brings_back_exactly_the_auto_start_containers(fresh):
         assert [status(fresh, n) for n in ('up1', 'up2', 'down1', 'off1')] == ['up', 'up', 'up', 'down']
         pids = dict((n, show(fresh, n)['MainPID']) for n in ('up1', 'up2'))
 
-        labctl('reboot', 'host1', timeout=300)
+        rebooted = labctl('reboot', 'host1', timeout=300)
+        assert rebooted.returncode == 0, rebooted.stderr
 
         assert [status(fresh, n) for n in ('up1', 'up2', 'down1', 'off1')] == ['up', 'up', 'down', 'up']
         for name in ('up1', 'up2', 'off1'):
@@ -115,11 +121,14 @@ def test_limits_reach_the_unit_and_its_cgroup(fresh):
         props = show(fresh, 'lim')
         assert (props['CPUQuotaPerSecUSec'], props['MemoryMax'], props['TasksMax']) == \
             ('500ms', str(256 << 20), '64')
-        # The container (nspawn and everything under it) runs in the unit's cgroup.
-        cgroup = _cgroup_of(fresh, props['MainPID'])
-        assert cgroup == '/machine.slice/container@lim.service'
+        # The container (nspawn and everything under it) runs in the unit's cgroup; nspawn with
+        # --keep-unit splits it into supervisor/ and payload/ below, so the limits bind both.
+        cgroup = '/machine.slice/container@lim.service'
+        assert _cgroup_of(fresh, props['MainPID']) == cgroup + '/supervisor'
+        leader = fresh.exec('host1', 'machinectl', 'show', 'lim', '-p', 'Leader', '--value', check=True).stdout.strip()
+        assert _cgroup_of(fresh, leader).startswith(cgroup + '/payload')
         controllers = fresh.exec('host1', 'cat', '/sys/fs/cgroup/cgroup.controllers', check=True).stdout.split()
-        journal = fresh.exec('host1', 'cat', '/run/nixos-lab/journal/lim.log').stdout
+        journal = fresh.exec('host1', 'cat', '/run/nixos-lab/journal/container@lim.log').stdout
         for key, controller, filename, value in (('CPUQuota', 'cpu', 'cpu.max', '50000 100000'),
                                                  ('MemoryMax', 'memory', 'memory.max', str(256 << 20)),
                                                  ('TasksMax', 'pids', 'pids.max', '64')):
@@ -156,6 +165,5 @@ def test_limits_reach_the_unit_and_its_cgroup(fresh):
 
 
 def test_labctl_reboot_needs_a_known_host(lab):
-    proc = subprocess.run([os.path.join(os.path.dirname(__file__), '..', '..', 'lab', 'labctl'), 'reboot',
-                           'nohost'], capture_output=True, text=True, timeout=60)
+    proc = labctl('reboot', 'nohost', timeout=60)
     assert proc.returncode != 0 and 'nohost' in proc.stderr

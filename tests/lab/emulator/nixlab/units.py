@@ -403,9 +403,9 @@ def unit_cgroup(unit):
         if key not in properties:
             continue
         if controller not in available:
+            listed = " ".join(sorted(available)) or "none"
             log("%s: %s=%s not applied: the %s controller is not available in this cgroup2 "
-                "hierarchy (cgroup.controllers: %s)" % (unit, key, properties[key], controller,
-                                                         " ".join(sorted(available)) or "none"))
+                "hierarchy (cgroup.controllers: %s)" % (unit, key, properties[key], controller, listed))
             continue
         try:
             for directory in (CGROUP_ROOT, slice_dir):
