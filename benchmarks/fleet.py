@@ -58,8 +58,8 @@ def fleet(args, env):
     items = specs(args.count)
     one_call = fleet_play(containers_task(items))
     ping = fleet_play(dict(name='ping', **{'ansible.builtin.ping': {}}))
-    naive = fleet_play({'name': 'naive', 'ansible.builtin.command': {'argv': ['nixos-container', 'status',
-                                                                               '{{ item }}']},
+    status_argv = ['nixos-container', 'status', '{{ item }}']
+    naive = fleet_play({'name': 'naive', 'ansible.builtin.command': {'argv': status_argv},
                         'changed_when': False, 'loop': [s['name'] for s in items]})
     start = time.monotonic()
     run_play(one_call, env)
@@ -135,8 +135,9 @@ def main():
     parser.add_argument('--runs', type=int, default=3)
     parser.add_argument('--skip-fleet', action='store_true', help='only the in-process figures')
     args = parser.parse_args()
-    print('machine: nproc=%d kernel=%s load=%s' % (os.cpu_count(), os.uname().release,
-                                                    open('/proc/loadavg').read().split()[:3]))
+    with open('/proc/loadavg') as loadavg:
+        load = loadavg.read().split()[:3]
+    print('machine: nproc=%d kernel=%s load=%s' % (os.cpu_count(), os.uname().release, load))
     if not args.skip_fleet:
         inventory = subprocess.run([str(LABCTL), 'inventory'], capture_output=True, text=True,
                                    check=True).stdout.strip()

@@ -218,8 +218,8 @@ net_bad_ip = st.one_of(st.tuples(st.integers(256, 9999), st.integers(0, 255)).ma
 NETWORK_CASES = st.one_of(
     bad_name.map(lambda c: case('name', name=c['args']['name'], host_addresses=['10.233.77.1/24'])),
     st.tuples(names, net_bad_ip).map(lambda t: case('host_addresses[0]', name=t[0], host_addresses=[t[1]])),
-    st.tuples(names, net_bad_ip).map(lambda t: case('local_addresses[1]', name=t[0],
-                                                local_addresses=['10.233.77.2/24', t[1]])),
+    st.tuples(names, net_bad_ip).map(
+        lambda t: case('local_addresses[1]', name=t[0], local_addresses=['10.233.77.2/24', t[1]])),
     ifname_bad.map(lambda n: case('bridges[0].name', bridges=[dict(name=n)])),
     st.one_of(st.integers(max_value=67), st.integers(min_value=65536)).map(
         lambda m: case('bridges[0].mtu', bridges=[dict(name='brf', mtu=m)])),
@@ -252,8 +252,8 @@ NAT_CASES = st.one_of(
     ifname_bad.map(lambda n: nat('internal_interfaces[0]', internal_interfaces=[n])),
     st.sampled_from(['*', '+', 've-*x', 'v*e', '']).map(lambda n: nat('internal_interfaces[0]', internal_interfaces=[n])),
     bad_ip.map(lambda a: nat('external_ip', external_ip=a)),
-    st.sampled_from(['10.0.0.1', 'fc00::/200', 'nonsense', '::g']).map(lambda a: nat('external_ip6', ipv6=True,
-                                                                                   external_ip6=a)),
+    st.sampled_from(['10.0.0.1', 'fc00::/200', 'nonsense', '::g']).map(
+        lambda a: nat('external_ip6', ipv6=True, external_ip6=a)),
     bad_ip.map(lambda a: nat('internal_ips[0]', internal_ips=[a])),
     bad_port.map(lambda p: nat('forwards[0].host_port', forwards=[forward(host_port=p)])),
     bad_ip.map(lambda a: nat('forwards[0].destination', forwards=[forward(destination=a)])),
