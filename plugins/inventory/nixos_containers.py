@@ -47,6 +47,17 @@ options:
         (list of strings), C(service_group) (string) and C(vars) (a dictionary of host variables).
     type: dict
     default: {}
+  spec_variable:
+    description:
+      - The host variable that holds a host's fleet spec, the list the roles and
+        M(nixfleet.containers.fleet_validate) read (C(docs/fleet-spec.md)). For each host of
+        O(host_group) (and each host named in O(fleet)), its containers' C(name), C(tags) and
+        C(service_group) are added as if given in O(fleet); O(fleet) wins for a container it names.
+      - The variable is read as an earlier inventory source set it (host and group variables, not
+        templated); entries that are not dictionaries with a C(name) are skipped with a warning.
+      - Set to an empty string to ignore it.
+    type: str
+    default: containers
   discover:
     description:
       - Ask the hosts which containers they have and in which state.
@@ -231,6 +242,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._read_config_data(path)
         fleet = _fleet_entries(self.get_option('fleet'))
         hosts = self._hosts_to_ask(fleet)
+        self._add_spec_variable(fleet, hosts)
         connection_vars = dict((host, self._host_connection_vars(host)) for host in hosts)
 
         discovered = {}
@@ -264,11 +276,41 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                 'its containers are not discovered' % name)
         return known
 
-    def _host_connection_vars(self, name):
+    def _host_variables(self, name):
         host = self.inventory.get_host(name)
         variables = get_group_vars(host.get_groups())
         variables.update(host.get_vars())
+        return variables
+
+    def _host_connection_vars(self, name):
+        variables = self._host_variables(name)
         return dict((key, variables[key]) for key in self.get_option('host_vars') if key in variables)
+
+    def _add_spec_variable(self, fleet, hosts):
+        """Containers of each host's fleet spec variable, where O(fleet) does not name them."""
+        variable = self.get_option('spec_variable')
+        if not variable:
+            return
+        for host in hosts:
+            spec = self._host_variables(host).get(variable)
+            if spec is None:
+                continue
+            if not isinstance(spec, list):
+                display.warning('nixos_containers: %s of host %s is not a list; ignored' % (variable, host))
+                continue
+            entries = fleet.setdefault(to_text(host), {})
+            for index, item in enumerate(spec):
+                if not isinstance(item, dict) or not isinstance(item.get('name'), str) or not item['name']:
+                    display.warning('nixos_containers: %s[%d] of host %s has no name; skipped' % (variable, index, host))
+                    continue
+                if item['name'] in entries:
+                    continue
+                tags = item.get('tags') or []
+                if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                    tags = []
+                group = item.get('service_group')
+                entries[item['name']] = dict(tags=tags, service_group=group if isinstance(group, str) else None,
+                                             vars={})
 
     def _discover_all(self, hosts, connection_vars):
         with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:

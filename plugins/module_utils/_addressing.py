@@ -33,6 +33,10 @@ def _pair(subnet):
             ipaddress.IPv4Address('%s.%d.2' % (POOL_PREFIX, subnet)))
 
 
+# Built once: constructing 508 addresses on every allocation was most of its cost.
+_PAIRS = tuple(_pair(subnet) for subnet in range(FIRST_SUBNET, LAST_SUBNET + 1))
+
+
 def _ipv4_interface(value):
     """IPv4Interface of ``ADDRESS[/PREFIX]`` (text or ipaddress object), or None."""
     if isinstance(value, ipaddress.IPv4Interface):
@@ -45,6 +49,15 @@ def _ipv4_interface(value):
         return ipaddress.IPv4Interface(value.strip())
     except ValueError:
         return None                     # IPv6 or junk: not part of the IPv4 pool
+
+
+def _ipv4_address(value):
+    """IPv4Address of a used value; addresses pass through unparsed (the module's claimed set
+    holds them, and parsing each again on every allocation made a list of them quadratic)."""
+    if isinstance(value, ipaddress.IPv4Address):
+        return value
+    interface = _ipv4_interface(value)
+    return None if interface is None else interface.ip
 
 
 def collect_used_ipv4(conf_values_iterable, live=()):
@@ -84,10 +97,9 @@ def allocate_pair(used, used_networks=()):
     """``(host, local)`` = (10.233.N.1, 10.233.N.2) for the first N in 1..254 where neither
     address is in ``used`` nor inside any of ``used_networks``. Raises PoolExhausted.
     """
-    used = set(_ipv4_interface(value).ip for value in used if _ipv4_interface(value) is not None)
+    used = set(address for address in map(_ipv4_address, used) if address is not None)
     networks = list(used_networks)
-    for subnet in range(FIRST_SUBNET, LAST_SUBNET + 1):
-        pair = _pair(subnet)
+    for pair in _PAIRS:
         if any(address in used or any(address in net for net in networks) for address in pair):
             continue
         return pair

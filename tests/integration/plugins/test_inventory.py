@@ -141,3 +141,33 @@ def test_cache_answers_while_a_host_is_unreachable(containers, tmp_path):
         assert sorted(states["nixos_state_unknown"]["hosts"]) == ["ghost.host1", "pyc.host1"]
     finally:
         containers.clear_faults()
+
+
+SPEC_VARS = """
+all:
+  hosts:
+    host2:
+      containers:
+        - name: specd
+          service_group: api
+          tags: [green]
+          settings: {services: {nginx: {enable: true}}}
+        - name: bare
+          service_group: api
+"""
+
+
+def test_fleet_spec_variable_adds_containers(containers, tmp_path):
+    """The roles' `containers` host variable is a fleet source too; `fleet:` wins where both name one."""
+    spec_vars = tmp_path / "spec_vars.yml"
+    spec_vars.write_text(SPEC_VARS, encoding="utf-8")
+    proc = subprocess.run([lab_bin("ansible-inventory"), "-i", containers.inventory, "-i", str(spec_vars),
+                           "-i", write_source(tmp_path), "--list"],
+                          capture_output=True, text=True, timeout=120, env=containers.ansible_environment(),
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert sorted(data["nixos_service_api"]["hosts"]) == ["specd.host2"]
+    assert "specd.host2" in data["nixos_tag_green"]["hosts"]
+    assert "specd.host2" in data["nixos_state_absent"]["hosts"]
+    assert "bare.host2" in data["nixos_service_web"]["hosts"]
