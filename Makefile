@@ -37,13 +37,13 @@ ANSIBLE_TEST = cd $(SANITY_TREE) && HOME=$(TEST_HOME) ANSIBLE_TEST_CONTENT_ROOT=
 	$(BIN)/ansible-test
 
 .PHONY: help deps system-deps venv tree sanity-tree sanity units lint build-check unit \
-	integration test demo clean
+	integration molecule test demo clean
 
 help:
-	@echo "make test   - every gate: sanity, units, lint, build-check and pytest (unit + integration)"
-	@echo "make demo   - bring the lab up, run playbooks/demo.yml twice (2nd: changed=0), lab down"
+	@echo "make test   - every gate: sanity, units, lint, build-check, pytest (unit + integration), molecule"
+	@echo "make demo   - bring the lab up, run playbooks/demo.yml once (rollout, canary, rollback), lab down"
 	@echo "              (KEEP_LAB=1 leaves the lab up)"
-	@echo "parts: deps tree sanity units lint build-check unit integration clean"
+	@echo "parts: deps tree sanity units lint build-check unit integration molecule clean"
 
 # ---- dependencies -------------------------------------------------------------------------
 
@@ -120,13 +120,34 @@ unit: venv tree
 integration: deps tree
 	@cd $(REPO) && trap '$(LAB_DOWN)' EXIT && $(BIN)/python -m pytest tests/integration
 
+# ---- molecule -----------------------------------------------------------------------------
+
+# The roles end to end (extensions/molecule/<scenario>, docs/molecule.md): one `molecule test`
+# per scenario, one after another (each brings its lab up and down); every scenario runs even
+# when an earlier one failed; each one's time is printed. Its own HOME keeps ~/.ansible apart.
+MOLECULE_SCENARIOS ?= default fleet nat faults
+MOLECULE_HOME := $(BUILD)/molecule-home
+
+molecule: deps tree
+	@mkdir -p $(MOLECULE_HOME)
+	@cd $(REPO) && trap '$(LAB_DOWN)' EXIT; failed=(); times=(); \
+	for scenario in $(MOLECULE_SCENARIOS); do \
+		start=$$EPOCHREALTIME; \
+		HOME=$(MOLECULE_HOME) ANSIBLE_COLLECTIONS_PATH=$(BUILD) $(BIN)/molecule test -s $$scenario \
+			|| failed+=("$$scenario"); \
+		times+=("$$(awk -v n="$$scenario" -v s="$$start" -v e="$$EPOCHREALTIME" \
+			'BEGIN { printf "%-8s %6.1f s", n, e - s }')"); \
+	done; \
+	printf 'make molecule: %s\n' "$${times[@]}"; \
+	if (( $${#failed[@]} )); then echo "make molecule: FAILED: $${failed[*]}" >&2; exit 1; fi
+
 # Every gate runs even when an earlier one fails (one run reports everything); unit and
 # integration tests run in ONE pytest session so its summary counts all of them (pytest's
 # exit 5, "no tests ran", is a failure); the lab is always taken down.
 # (No $(MAKE) in this recipe: it would make `make -n test` run it for real.)
 test: deps tree
 	@cd $(REPO) && trap '$(LAB_DOWN)' EXIT; \
-	PYTEST="$(BIN)/python -m pytest" $(REPO)/tools/run-gates sanity units lint build-check
+	PYTEST="$(BIN)/python -m pytest" $(REPO)/tools/run-gates sanity units lint build-check pytest molecule
 
 # ---- demo ---------------------------------------------------------------------------------
 
@@ -140,11 +161,9 @@ demo: deps tree
 	$(LABCTL) up >/dev/null; \
 	inventory=$$($(LABCTL) inventory); \
 	export ANSIBLE_CONFIG=$$(dirname "$$inventory")/ansible.cfg ANSIBLE_COLLECTIONS_PATH=$(BUILD); \
-	echo "make demo: first run"; \
-	$(BIN)/ansible-playbook -i "$$inventory" $(DEMO_PLAYBOOK) | tee $(DEMO_LOG)/run1.log; \
-	echo "make demo: second run (must report changed=0)"; \
-	$(BIN)/ansible-playbook -i "$$inventory" $(DEMO_PLAYBOOK) | tee $(DEMO_LOG)/run2.log; \
-	$(BIN)/python $(REPO)/tools/check-recap --unchanged $(DEMO_LOG)/run2.log
+	echo "make demo: rollout, canary batches, a broken change rolled back (the summaries are printed)"; \
+	$(BIN)/ansible-playbook -i "$$inventory" $(DEMO_PLAYBOOK) | tee $(DEMO_LOG)/run.log; \
+	$(BIN)/python $(REPO)/tools/check-recap $(DEMO_LOG)/run.log
 
 clean:
 	@$(LAB_DOWN)

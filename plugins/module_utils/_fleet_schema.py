@@ -20,6 +20,7 @@ exclusive guest options, address pairs, and everything the conf file could not c
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import ipaddress
 import json
 import re
 
@@ -191,6 +192,48 @@ def validate_containers(containers, host=None):
         errors += _rule_errors(containers, host, schema_failed=set(
             e.index for e in errors if e.index is not None))
     return sorted(errors, key=lambda e: (e.index if e.index is not None else -1, e.field(), e.message))
+
+
+def fleet_address_errors(specs):
+    """Explicit addresses given twice in the fleet, as SpecError objects.
+
+    SPECS: {host: container list}, in the order to report (the first use of an address is
+    kept, every later one is an error naming the first). A local address belongs to one
+    container of the whole fleet; a host address to one host (containers of one host may
+    share their host-side address, as in NixOS's own examples). Automatic pairs (neither
+    address given) are allocated per host and are not checked here.
+    """
+    first = {}          # address -> (host, index, name, field)
+    errors = []
+    for host, containers in specs.items():
+        if not isinstance(containers, list):
+            continue
+        for index, spec in enumerate(containers):
+            if not isinstance(spec, dict):
+                continue
+            for field in ('local_address', 'host_address', 'local_address6', 'host_address6'):
+                address = _address_key(spec.get(field))
+                if address is None:
+                    continue
+                use = (host, index, spec.get('name'), field)
+                seen = first.setdefault(address, use)
+                if seen is use or (seen[0] == host and 'local' not in seen[3] + field):
+                    continue
+                where = 'this host' if seen[0] == host else 'host %s' % seen[0]
+                errors.append(SpecError(host, index, spec.get('name'), [index, field], (
+                    '%s is also the %s of container %s on %s (containers[%d]): explicit addresses must be unique '
+                    'across the fleet (leave host_address and local_address out to get a pair allocated on '
+                    'each host)') % (address, seen[3], seen[2], where, seen[1])))
+    return errors
+
+
+def _address_key(value):
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(ipaddress.ip_address(value.split('/', 1)[0].strip()))
+    except ValueError:
+        return None
 
 
 def module_options(container):

@@ -14,6 +14,9 @@ description:
     changes on any host, with the collection's JSON Schema (C(docs/fleet-spec.md)) and the
     collection's own rules (container names, mutually exclusive guest options, address pairs,
     ports, mounts and flags the conf file could not carry).
+  - Explicit addresses must be unique across the checked specs (the fleet, with O(hosts)); a local
+    address belongs to one container, a host address to one host (its containers may share it).
+    The error names both hosts.
   - "Every error names the host, the container and the field path, for example
     C(host2: container web: containers[1].health_check.http.port: 70000 is greater than the maximum of 65535)."
   - Runs on the controller only (an action plugin); nothing is sent to the hosts.

@@ -223,6 +223,14 @@ def test_run_gates_runs_later_gates_after_a_failure(tmp_path):
     assert 'FAILED (exit 2)' in result.stdout
 
 
+def test_run_gates_runs_pytest_where_it_is_listed(tmp_path):
+    result = run_gates(tmp_path, ['lint', 'pytest', 'molecule'], {'molecule': 3}, 0)
+    assert result.returncode == 1
+    summary = result.stdout.split('=== summary ===')[1].splitlines()[1:4]
+    assert [line.split()[0] for line in summary] == ['lint', 'pytest', 'molecule']
+    assert summary[2].endswith('FAILED (exit 3)')
+
+
 def test_run_gates_treats_no_tests_collected_as_failure(tmp_path):
     result = run_gates(tmp_path, ['lint'], {}, 5)
     assert result.returncode == 1

@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.nixfleet.containers.plugins.module_utils._containers import element_argument_spec
 from ansible_collections.nixfleet.containers.plugins.module_utils._fleet_schema import (
     FLEET_SCHEMA,
+    fleet_address_errors,
     MODULE_FIELDS,
     ROLLOUT_FIELDS,
     module_options,
@@ -132,3 +133,45 @@ def test_schema_fields_are_the_modules_options_plus_the_rollout():
 def test_module_options_drop_the_rollout_fields():
     assert module_options(FULL) == dict((k, v) for k, v in FULL.items()
                                         if k not in ('health_check', 'service_group', 'tags'))
+
+
+def _pair(name, host_address, local_address):
+    return dict(name=name, host_address=host_address, local_address=local_address)
+
+
+def test_explicit_addresses_must_be_unique_across_the_fleet():
+    specs = {
+        'host1': [_pair('web', '10.233.9.1', '10.233.9.2'), dict(name='auto')],
+        'host2': [dict(name='auto'), _pair('api', '10.233.8.1', '10.233.9.2/24')],
+        'host3': [_pair('db', '10.233.9.1/24', '10.233.7.2')],
+    }
+    errors = fleet_address_errors(specs)
+    assert [(e.host, e.container, e.field()) for e in errors] == [
+        ('host2', 'api', 'containers[1].local_address'), ('host3', 'db', 'containers[0].host_address')]
+    # Each error names both hosts (its own, and the first user of the address).
+    assert str(errors[0]) == (
+        'host2: container api: containers[1].local_address: 10.233.9.2 is also the local_address of container web '
+        'on host host1 (containers[0]): explicit addresses must be unique across the fleet (leave host_address '
+        'and local_address out to get a pair allocated on each host)')
+    assert 'is also the host_address of container web on host host1' in str(errors[1])
+
+
+def test_one_host_may_share_a_host_address_but_not_a_local_address():
+    specs = {'host1': [_pair('a', '192.168.100.10', '192.168.100.11'),
+                       _pair('b', '192.168.100.10', '192.168.100.12'),
+                       _pair('c', '192.168.100.11', '192.168.100.13')]}
+    errors = fleet_address_errors(specs)
+    assert [(e.container, e.field(), e.message.split(' (')[0]) for e in errors] == [
+        ('c', 'containers[2].host_address', '192.168.100.11 is also the local_address of container a on this host')]
+
+
+def test_address_check_ignores_automatic_invalid_and_ipv6_spellings():
+    specs = {
+        'h1': [dict(name='a'), _pair('b', 'not-an-ip', 'x'), dict(name='c', local_address6='fc00::2', host_address6='fc00::1')],
+        'h2': [dict(name='a'), _pair('b', 'not-an-ip', 'x'), dict(name='d', local_address6='FC00:0::2/64')],
+        'h3': 'not a list',
+        'h4': ['not a dict'],
+    }
+    errors = fleet_address_errors(specs)
+    assert [(e.host, e.container, e.field()) for e in errors] == [('h2', 'd', 'containers[2].local_address6')]
+    assert 'fc00::2 is also the local_address6 of container c on host h1' in errors[0].message
