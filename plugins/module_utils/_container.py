@@ -35,6 +35,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     nix_attrset_body_error,
+    nix_nul_error,
     nix_parse_error,
     render_configuration_nix,
     render_settings_body,
@@ -446,6 +447,8 @@ class ContainerManager(object):
         if p['flake']:
             options['flake'], options['flake_attr'] = split_flake(p['flake'])
         if p['config'] or p['settings']:
+            if nix_nul_error(p['config']):
+                raise ValueError('config: %s' % nix_nul_error(p['config']))
             parts = [p['config'].strip('\n')] if p['config'] else []
             if p['settings']:
                 try:

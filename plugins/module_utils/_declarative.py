@@ -33,6 +33,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._names import 
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     attr_name,
     nix_attrset_body_error,
+    nix_nul_error,
     nix_parse_error,
     nix_path,
     render_settings_body,
@@ -109,8 +110,11 @@ def input_errors(params):
     if params.get('private_users') == 'yes':
         errors.append('private_users: "yes" is not a value of containers.<name>.privateUsers '
                       '(no, identity, pick or a UID)')
-    if not os.path.isabs(params.get('directory') or ''):
-        errors.append('directory: %r must be an absolute path' % params.get('directory'))
+    error = directory_error(params.get('directory'))
+    if error:
+        errors.append(error)
+    if nix_nul_error(params.get('config')):
+        errors.append('config: %s' % nix_nul_error(params.get('config')))
     config_file = params.get('config_file')
     if config_file and not (os.path.isabs(config_file) and os.path.isfile(config_file)):
         errors.append('config_file: %s is not an existing absolute path on the host' % config_file)
@@ -119,6 +123,22 @@ def input_errors(params):
     except ValueError as exc:
         errors.append(str(exc))
     return errors
+
+
+def directory_error(directory):
+    """Why DIRECTORY cannot hold the files (checked before any change, so a write cannot fail half-way)."""
+    if not os.path.isabs(directory or ''):
+        return 'directory: %r must be an absolute path' % directory
+    if '\0' in directory:
+        return 'directory: %r contains a NUL character' % directory
+    existing = directory
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if os.path.isdir(existing):
+        return None
+    if existing == directory:
+        return 'directory: %s exists and is not a directory' % directory
+    return 'directory: %s cannot be created: %s is not a directory' % (directory, existing)
 
 
 # ---------------------------------------------------------------------------------------
@@ -295,7 +315,11 @@ class DeclarativeManager(object):
                      before=imports_before or '', after=imports_after or ''),
             ]
         if changed and not self.module.check_mode:
-            self._write(before, after, imports_before, imports_after)
+            self.result['changed'] = False      # until a file has moved: a failed write reports what it did
+            try:
+                self._write(before, after, imports_before, imports_after)
+            except OSError as exc:
+                raise OSError('directory: writing into %s failed: %s' % (p['directory'], exc))
         return self.result
 
     def _refuse_imperative(self):
@@ -333,10 +357,14 @@ class DeclarativeManager(object):
         directory = self.params['directory']
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
+            self.result['changed'] = True
         # The imports file never names a missing file: write the container first, drop it last.
         if after is not None and after != before:
             write_file_atomically(self.path, after)
+            self.result['changed'] = True
         if imports_after is not None and imports_after != imports_before:
             write_file_atomically(self.imports_path, imports_after)
+            self.result['changed'] = True
         if after is None and before is not None:
             os.unlink(self.path)
+            self.result['changed'] = True

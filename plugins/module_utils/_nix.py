@@ -268,6 +268,14 @@ def nix_parse_error(text, run):
     return message or 'nix-instantiate --parse failed with exit status %d' % rc
 
 
+def nix_nul_error(text):
+    """Why TEXT cannot be handed to Nix as given, or None: Nix reads a NUL as the end of the
+    text (or of a string), so what it applied would not be what was given."""
+    if '\0' in (text or ''):
+        return 'the text contains a NUL character, which Nix cannot read'
+    return None
+
+
 def nix_attrset_body_error(body, run):
     """Why ``body`` is not the body of ONE attribute set, or None.
 

@@ -15,8 +15,9 @@ for top in ("/var/lib/nixos-containers",):
     for name in sorted(os.listdir(top)):
         config = os.path.join(top, name, "etc/nixos/configuration.nix")
         out[os.path.join(top, name)] = open(config).read() if os.path.isfile(config) else "no configuration.nix"
+# /etc/nixos/containers: nixos_container_declarative's files (not the rest of /etc/nixos, which tests edit).
 for top in ("/etc/nixos-containers", "/nix/var/nix/profiles/per-container",
-            "/nix/var/nix/gcroots/per-container"):
+            "/nix/var/nix/gcroots/per-container", "/etc/nixos/containers"):
     for root, dirs, files in os.walk(top):
         dirs.sort()
         for entry in sorted(dirs + files):
@@ -54,7 +55,7 @@ print(json.dumps(out, sort_keys=True))
 
 
 def host_state(lab, host):
-    """A JSON text of everything nixos_container could change on the host."""
+    """A JSON text of everything nixos_container (and the other modules) could change on the host."""
     proc = lab.exec(host, '/usr/bin/python3', '-c', _STATE_SCRIPT, check=True)
     return proc.stdout
 

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, assume, given, settings, strategies as st
 
 from host_checks import host_state, module_play
 
@@ -93,7 +93,10 @@ bad_words = st.one_of(
 broken_nix = st.sampled_from(['{', '}', 'a = ;', 'x = "unterminated;', 'in in', 'services.nginx.enable = true',
                               'let x = 1;', 'a = 1; a = 2;', 'networking.hostName = "x";', '} { ', "''",
                               'imports = [ ./x.nix '])
+# Nix stops reading at a NUL: refused before any command runs, naming config.
+nul_config = st.sampled_from(['x = "a\0b";', NGINX + '\0', 'environment.etc.a.text = "s\0} // {";', NGINX + ' #\0'])
 bad_config = st.one_of(
+    st.tuples(names, nul_config).map(lambda t: case('config', name=t[0], config=t[1])),
     st.tuples(names, broken_nix, st.sampled_from(['', NGINX + '\n', 'environment.etc.a.text = "b";\n'])).map(
         lambda t: case('config', name=t[0], config=t[2] + t[1])),
     st.tuples(names, st.sampled_from([{'_nix_path': 'relative/p'}, {'_nix_path': '/a b'}, {'_nix_package': 'a b'},
@@ -329,3 +332,104 @@ def test_generated_bad_inputs_to_every_other_module(fresh, data):
                                    ('nixos_container_network', dict(args=dict(
                                        bridges=[dict(name='brlive', state='absent')])))])
         fresh.exec('host1', 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=' + forwarding, check=True)
+
+
+# --- nixos_container_declarative: the same option rules, plus its directory and imports file ---
+
+DECLARATIVE = 'nixos_container_declarative'
+DECLARATIVE_DIR = '/etc/nixos/containers'
+# 'decl' has a file the module wrote (set up below), 'fresh1' has none.
+decl_names = st.sampled_from(['decl', 'fresh1'])
+
+
+def declarative(c):
+    """A nixos_container case for the declarative module (same needle), on its own names."""
+    args = dict(c['args'])
+    if args.get('name') == 'web':
+        args['name'] = 'decl'
+    return dict(args=args, needle=c['needle'])
+
+
+# Each closes the braces the module puts around config, or opens one it never closes; wrapped in
+# text that is fine on its own.
+brace_closers = st.sampled_from(['}', '};', '} //', '} // {', '} {', '}; }; }', '} // import /etc/passwd // {',
+                                 '}; containers.evil = { config = { }; }; x = {', '})', ')', '];', "''", '/*',
+                                 '"', 'in', '} rec {', '\0} // {'])
+hostile_config = st.tuples(st.sampled_from(['', NGINX, NGINX + '\n', 'x = "}";', '# {\n']), brace_closers,
+                           st.sampled_from(['', ' {', ' // {', '\n{ a = 1;', ' rec {', '\n# }'])).map(''.join)
+# Parses, but Nix would apply less than was given (it stops reading a string or the text at a NUL).
+bad_directory = st.one_of(
+    st.from_regex(r'[a-z.][a-z0-9./-]{0,20}', fullmatch=True),                  # relative
+    st.sampled_from(['', '.', '..', './containers', 'etc/nixos/containers']),
+    st.tuples(st.sampled_from(['/etc/passwd', '/etc/nixos/configuration.nix', DECLARATIVE_DIR + '/decl.nix',
+                               DECLARATIVE_DIR + '/default.nix', DECLARATIVE_DIR + '/hand.nix']),
+              st.sampled_from(['', '/', '/sub', '/a/b'])).map(''.join),             # a file, or under one
+    st.from_regex(r'/etc/nixos/[a-z]{0,5}', fullmatch=True).map(lambda d: d + '\0x'),
+)
+NIXOS_CONTAINER_ONLY = ['flake', 'system_path', 'nixos_path', 'restart', 'recreate', 'rollback', 'rebuild',
+                        'start_timeout', 'nixos_container_bin', 'cpu_quota', 'memory_max', 'unit_properties']
+
+# (strategy, how many cases): fixed shares, so every kind of bad input is drawn in every run.
+DECLARATIVE_CASES = (
+    # names: '_', metacharacters, overlong, empty, leading '-'; the imports file's own name; not a string
+    (st.one_of(bad_name.map(declarative),
+               st.sampled_from(['present', 'absent']).map(lambda s: case('name', name='default', state=s, config=NGINX)),
+               st.sampled_from([['decl'], {'a': 1}]).map(lambda n: case('name', name=n, config=NGINX))), 40),
+    (st.one_of(bad_addresses.map(declarative),
+               decl_names.map(lambda n: case('private_network', name=n, private_network=False, config=NGINX,
+                                             host_address='10.233.77.1', local_address='10.233.77.2'))), 30),
+    (bad_ports.map(declarative), 30),
+    (st.one_of(bad_words.map(declarative), decl_names.map(lambda n: case('private_users', name=n, private_users='yes'))),
+     30),
+    (st.tuples(decl_names, st.one_of(hostile_config, nul_config)).map(lambda t: case('config', name=t[0], config=t[1])),
+     40),
+    (st.one_of(
+        st.tuples(decl_names, st.sampled_from([{'_nix_path': 'relative/p'}, {'_nix_path': '/a b'}, {'_nix_package': 'a b'},
+                                               {'_nix_package': ''}, {'_nix_path': 1}, 'a\0b'])).map(
+            lambda t: case('settings', name=t[0], settings={'environment': {'x': t[1]}})),
+        st.tuples(decl_names, st.sampled_from(['/nonexistent/x.nix', 'relative.nix', '/etc/nixos', '/a\0b'])).map(
+            lambda t: case('config_file', name=t[0], config_file=t[1]))), 20),
+    (st.tuples(decl_names, bad_directory, st.sampled_from(['present', 'absent'])).map(
+        lambda t: case('directory', name=t[0], directory=t[1], state=t[2], config=NGINX)), 30),
+    (st.one_of(
+        decl_names.map(lambda n: case('mutually exclusive', name=n, config=NGINX,
+                                      config_file='/etc/nixos/configuration.nix')),
+        decl_names.map(lambda n: case('mutually exclusive', name=n, settings={'a': 1}, config_file='/etc/passwd')),
+        decl_names.map(lambda n: case('required together', name=n, local_address='10.233.77.2'))), 10),
+    (st.tuples(decl_names, st.one_of(unknown_key, st.sampled_from(NIXOS_CONTAINER_ONLY))).map(
+        lambda t: case(t[1], **{'name': t[0], 'config': NGINX, t[1]: 1})), 20),
+    (st.one_of(
+        st.tuples(decl_names, st.sampled_from(['auto_start', 'restart_if_changed', 'private_network', 'ephemeral']),
+                  st.sampled_from(['maybe', 'yess', '2', '[]'])).map(lambda t: case(t[1], **{'name': t[0], t[1]: t[2]})),
+        st.tuples(decl_names, st.sampled_from(['running', 'restarted', 'up', '', 'Present'])).map(
+            lambda t: case('state', name=t[0], state=t[1]))), 15),
+)
+HAND_WRITTEN = '{ containers.hand.config = { }; }\n'
+
+
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          phases=[Phase.generate])
+@given(data=st.data())
+def test_generated_bad_inputs_to_the_declarative_module(fresh, data):
+    """Bad input never touches the module's directory: its own file, the imports file, a hand-written one."""
+    # Hypothesis's first example is its simplest (every draw its minimum: one case repeated per
+    # group); with max_examples=1 that would be the only one. Refusing it makes the run a random one.
+    assume(data.draw(st.integers(0, 255)) != 0)
+    fresh.exec('host1', 'sh', '-c', 'mkdir -p %s && printf "{ imports = [ ./containers ]; }\\n" > '
+               '/etc/nixos/configuration.nix && cat > %s/hand.nix' % (DECLARATIVE_DIR, DECLARATIVE_DIR),
+               input=HAND_WRITTEN, check=True)
+    try:
+        setup = run_cases(fresh, 'host1', [(DECLARATIVE, dict(args=dict(name='decl', config=NGINX)))])
+        assert setup[0].get('changed') and not setup[0].get('failed'), setup
+        cases = [(DECLARATIVE, data.draw(strategy)) for strategy, count in DECLARATIVE_CASES for _i in range(count)]
+        before = host_state(fresh, 'host1')
+        assert all('"%s/%s"' % (DECLARATIVE_DIR, f) in before for f in ('decl.nix', 'default.nix', 'hand.nix'))
+        problems = check_results(cases, run_cases(fresh, 'host1', cases))
+        assert not problems, '%d of %d cases misbehaved, first ones:\n%s' % (
+            len(problems), len(cases), '\n'.join(repr(p) for p in problems[:12]))
+        after = host_state(fresh, 'host1')
+        assert after == before, state_differences(before, after)
+        distinct = {json.dumps(c['args'], sort_keys=True) for _module, c in cases}
+        assert len(distinct) >= 150, len(distinct)
+    finally:
+        fresh.exec('host1', 'rm', '-rf', '/etc/nixos', check=True)

@@ -256,6 +256,11 @@ def test_a_configuration_importing_the_directory_sees_every_container(nix, tmp_p
     (dict(name='web', config_file='/nonexistent/guest.nix'), 'config_file'),
     (dict(name='web', config_file='relative.nix'), 'config_file'),
     (dict(name='web', directory='containers'), 'directory'),
+    # Found by the fault suite: these used to fail only at the write, with an OSError naming no option.
+    (dict(name='web', directory='/etc/passwd'), 'directory: /etc/passwd exists and is not a directory'),
+    (dict(name='web', directory='/etc/passwd/sub/dir'), 'directory: /etc/passwd/sub/dir cannot be created: /etc/passwd'),
+    (dict(name='web', directory='/etc/nixos/a\0b'), 'directory'),
+    (dict(name='web', config='x = "a\0b";'), 'config: the text contains a NUL'),
 ])
 def test_input_errors_name_the_option(given, needle):
     errors = input_errors(params(**given))
@@ -382,6 +387,26 @@ def test_bad_input_fails_before_any_change(host):
     with pytest.raises(ValueError, match='host_address'):
         run(host, name='web', host_address='nope', local_address='10.0.0.2')
     assert files(host) == before
+
+
+def test_a_failed_write_names_the_directory_and_reports_what_it_changed(host, monkeypatch):
+    real_write = _declarative.write_file_atomically
+
+    def write_once(path, text):
+        if path.endswith('default.nix'):
+            raise OSError(28, 'No space left on device')
+        real_write(path, text)
+
+    monkeypatch.setattr(_declarative, 'write_file_atomically', write_once)
+    manager = DeclarativeManager(FakeModule(name='web', directory=str(host / 'containers')))
+    with pytest.raises(OSError, match='directory: writing into .*containers failed: .*No space left'):
+        manager.run()
+    assert manager.result['changed'] is True and sorted(files(host)) == ['web.nix']   # the container file moved
+    monkeypatch.setattr(_declarative, 'write_file_atomically', lambda path, text: real_write(path + '/x', text))
+    manager = DeclarativeManager(FakeModule(name='api', directory=str(host / 'containers')))
+    with pytest.raises(OSError, match='directory: writing into'):
+        manager.run()
+    assert manager.result['changed'] is False and sorted(files(host)) == ['web.nix']   # nothing moved
 
 
 @pytest.mark.skipif(not os.path.exists('/usr/bin/nix-instantiate'), reason='needs nix-instantiate')
