@@ -151,6 +151,7 @@ def site_packages():
 @settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(data=st.data())
 def test_generated_bad_inputs_fail_clearly_without_change(fresh, data):
+    assume(data.draw(st.integers(0, 255)) != 0)   # not the simplest example (see below)
     fresh.playbook(module_play(dict(name='web', config=NGINX)))
     cases = [('nixos_container', data.draw(NIXOS_CONTAINER_CASES)) for _index in range(CASES)]
     before = host_state(fresh, 'host1')
@@ -309,6 +310,7 @@ def check_results(cases, results):
           phases=[Phase.generate])   # a failure shows its first cases; no shrinking reruns of the batch
 @given(data=st.data())
 def test_generated_bad_inputs_to_every_other_module(fresh, data):
+    assume(data.draw(st.integers(0, 255)) != 0)   # not the simplest example (see below)
     fresh.playbook(module_play(dict(name='web', config=NGINX)))
     forwarding = fresh.exec('host1', 'sysctl', '-n', 'net.ipv4.ip_forward', check=True).stdout.strip()
     setup = run_cases(fresh, 'host1', [('nixos_container_nat', dict(args=LIVE_NAT)),
