@@ -3,7 +3,7 @@
 
 Usage (root, the lab of NIXFLEET_LAB_ID up with 3 hosts, e.g. `tests/lab/labctl up --hosts 3`):
     NIXFLEET_LAB_ID=6 .venv/bin/python benchmarks/fleet.py [--count 50] [--runs 3]
-        [--skip-fleet] [--skip-noop] [--skip-changed] [--skip-profile]
+        [--skip-fleet] [--skip-noop] [--skip-changed] [--skip-profile] [--changed 1,10,50] [--phases]
 The hosts' containers are the inventory variable `containers` (a generated group_vars file
 beside a copy of the lab's inventory), as a user's fleet would be; every container is
 created with state=present (built, not started), so creating and changing them stays cheap.
@@ -11,8 +11,9 @@ created with state=present (built, not started), so creating and changing them s
     forks 5 and 10 (both above the 3 hosts): the rollout playbook (nixfleet.containers.rollout)
     vs a one-task ping playbook vs one nixos_containers call per host vs the naive loop of
     `nixos-container status NAME` commands, each as a ratio to ping (runs interleaved);
-(b) changed runs with 1, 10 and COUNT changed containers per host: the rollout playbook
-    (default canary batches, and one batch of 100%) and one nixos_containers call per host;
+(b) changed runs with 1, 10 and COUNT (or --changed) changed containers per host: the rollout
+    playbook (default canary batches, and one batch of 100%) and one nixos_containers call per
+    host; --phases adds each run's slow phases;
 (p) profile of a no-op: each task's share of the wall time (the bench_times callback), the
     remote Python time of the module runs (benchmarks/timed_python as the interpreter), and
     the module measured inside host1 (benchmarks/module_time.py);
@@ -59,8 +60,9 @@ LABELS = {'ping': 'ping playbook', 'rollout': 'rollout playbook (role)', 'one_ca
 
 
 class Run:
-    def __init__(self, start, elapsed, cpu, stdout, doc):
-        self.start, self.elapsed, self.cpu, self.stdout, self.doc = start, elapsed, cpu, stdout, doc
+    def __init__(self, start, elapsed, cpu, proc, doc):
+        self.start, self.elapsed, self.cpu, self.doc = start, elapsed, cpu, doc
+        self.stdout, self.stderr = proc.stdout, proc.stderr
 
     def recap_changed(self):
         """changed=N of every host in the recap."""
@@ -113,7 +115,7 @@ class Bench:
         if proc.returncode != 0:
             sys.exit('%s failed:\n%s\n%s' % (name, proc.stdout[-3000:], proc.stderr[-3000:]))
         doc = json.loads(self.times.read_text()) if self.times.exists() else None
-        return Run(start, elapsed, cpu, proc.stdout, doc)
+        return Run(start, elapsed, cpu, proc, doc)
 
     def cleanup(self):
         shutil.rmtree(str(self.dir), ignore_errors=True)
@@ -175,19 +177,19 @@ def noop(bench, runs, sets):
     return kept
 
 
-def changed_runs(bench, runs):
+def changed_runs(bench, runs, numbers, phases=False):
     """(b): each timed run changes the first N containers of every host (a new text each run,
     so each is a real update); an untimed run then brings them back to the baseline."""
     print('\n(b) changed runs, %d hosts x %d containers, N changed per host, median of %d\n' % (
         len(HOSTS), bench.count, runs))
-    header('N changed per host', 'how', 'median s', 'runs s', 'batches', 's per changed container', 'controller CPU s')
+    header('N changed per host', 'how', 'median s', 'runs s', 'batches', 'median / (N x hosts) s', 'controller CPU s')
     methods = (('rollout, default batches [1, "25%", "100%"]', 'rollout', ()),
                ('rollout, batches ["100%"]', 'rollout', ('-e', '{"container_fleet_batches": ["100%"]}')),
                ('one nixos_containers call', 'one_call', ()))
-    counter = 0
-    for number in sorted(n for n in {1, 10, bench.count} if n <= bench.count):
+    counter, kept = 0, []
+    for number in numbers:
         for label, name, args in methods:
-            times, cpu, batches = [], [], None
+            times, cpu, batches, done = [], [], None, []
             for dummy in range(runs):
                 counter += 1
                 text = 'environment.etc."bench".text = "%d";' % counter
@@ -201,11 +203,20 @@ def changed_runs(bench, runs):
                     sys.exit('%s did not change every host:\n%s' % (label, run.stdout[-2000:]))
                 times.append(run.elapsed)
                 cpu.append(run.cpu)
+                done.append(run)
+            kept.append(('%d changed per host, %s' % (number, label), done))
             bench.write_spec({})
             bench.run('one_call')   # back to the baseline (not timed)
             median = statistics.median(times)
             print('| %d | %s | %.2f | %s | %s | %.3f | %.2f |' % (
                 number, label, median, fmt(times), batches or '-', median / (number * len(HOSTS)), statistics.median(cpu)))
+    if phases:
+        for label, done in kept:
+            print('\nphases of the changed runs: %s (median of %d; phases of 0.2 s and more)\n' % (label, len(done)))
+            header('phase', 'median s')
+            for name, seconds in task_shares(done):
+                if seconds >= 0.2:
+                    print('| %s | %.2f |' % (name, seconds))
 
 
 def task_shares(runs):
@@ -215,8 +226,12 @@ def task_shares(runs):
     for run in runs:
         tasks = run.doc['tasks']
         marks = [('start-up (python, config, inventory, playbook)', run.start, tasks[0]['start'])]
+        seen = {}
         for task, after in zip(tasks, tasks[1:] + [None]):
             name = task['name'].replace('nixfleet.containers.container_fleet : ', '')
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:   # an include of batch.yml, once per batch
+                name += ' (%d)' % seen[name]
             marks.append((name, task['start'], after['start'] if after else run.doc['stats']))
         marks.append(('recap and exit', run.doc['stats'], run.start + run.elapsed))
         for name, begin, end in marks:
@@ -224,16 +239,16 @@ def task_shares(runs):
     return [(name, statistics.median(values)) for name, values in phases.items()]
 
 
-def remote_python(bench, name, env):
+def remote_python(bench, name, env, args=()):
     """One run with benchmarks/timed_python as the interpreter: per module task and host, the
     controller's time from the runner's start to the result, and the remote Python's share."""
     for host in HOSTS:
         labctl('exec', host, '--', 'rm', '-f', PYTHON_LOG)
-    run = bench.run(name, env, ('-e', 'ansible_python_interpreter=%s' % TIMED_PYTHON))
+    run = bench.run(name, env, ('-e', 'ansible_python_interpreter=%s' % TIMED_PYTHON) + tuple(args))
     spans = {}
     for host in HOSTS:
         spans[host] = [tuple(float(x) for x in line.split()[:2])
-                       for line in labctl('exec', host, '--', 'cat', PYTHON_LOG).splitlines()]
+                       for line in labctl('exec', host, '--', 'cat', '/dev/null', PYTHON_LOG, check=False).splitlines()]
     rows = []
     for task in run.doc['tasks']:
         for host, seen in sorted(task['hosts'].items()):
@@ -248,22 +263,71 @@ def remote_python(bench, name, env):
     return rows
 
 
-def labctl(*args):
-    return subprocess.run([str(LABCTL)] + list(args), capture_output=True, text=True, check=True).stdout
+def labctl(*args, **kwargs):
+    return subprocess.run([str(LABCTL)] + list(args), capture_output=True, text=True, check=kwargs.get('check', True)).stdout
 
 
 def module_inside(bench):
-    """benchmarks/module_time.py inside host1: the plan of the no-op run, measured there."""
+    """benchmarks/module_time.py inside host1: the plan of the no-op run measured there, with the
+    AnsiballZ file Ansible sends for it (kept: pipelining off, ANSIBLE_KEEP_REMOTE_FILES)."""
+    bench.run('one_call', dict(ANSIBLE_KEEP_REMOTE_FILES='1', ANSIBLE_PIPELINING='False'), ('--check', '--limit', 'host1'))
+    kept = labctl('exec', 'host1', '--', 'find', '/tmp/.ansible/tmp', '-name', 'AnsiballZ_nixos_containers.py').split()
     site = sorted((REPO / '.venv' / 'lib').glob('python3*/site-packages'))[0]
     cases = [dict(containers=bench.spec, _ansible_check_mode=True), dict(containers=bench.spec)]
-    done = subprocess.run([str(LABCTL), 'exec', 'host1', '--', 'env', 'PYTHONPATH=%s:%s' % (REPO / '.build', site),
-                           '/usr/bin/python3', str(HERE / 'module_time.py')],
-                          input=json.dumps(cases), capture_output=True, text=True, check=True)
-    return done.stdout
+    try:
+        done = subprocess.run([str(LABCTL), 'exec', 'host1', '--', 'env', 'PYTHONPATH=%s:%s' % (REPO / '.build', site),
+                               '/usr/bin/python3', str(HERE / 'module_time.py')] + kept[:1],
+                              input=json.dumps(cases), capture_output=True, text=True, check=False)
+    finally:
+        for path in kept:
+            labctl('exec', 'host1', '--', 'rm', '-rf', str(Path(path).parent))
+    if done.returncode != 0:
+        sys.exit('module_time.py failed:\n%s\n%s' % (done.stdout, done.stderr))
+    table, result = done.stdout.split('RESULT ')
+    return table, json.loads(result)
+
+
+def ansiballz_builds(bench):
+    """Ansible builds each module's AnsiballZ zip once per ansible-playbook run (its cache lives
+    in the run's local tmp dir); the debug log brackets each build."""
+    run = bench.run('rollout', dict(ANSIBLE_DEBUG='1'))
+    builds, module, started, began = [], None, None, 0.0
+    for line in (run.stdout + run.stderr).splitlines():
+        words = line.split()
+        if 'ANSIBALLZ: Lock acquired' in line and 'ansiballz_cache/' in line:
+            module = line.split('ansiballz_cache/')[1].split('-')[0]
+        elif 'ANSIBALLZ: Creating module' in line:
+            started, began = module, float(words[1].rstrip(':'))
+        elif 'ANSIBALLZ: Done creating module' in line and started:
+            builds.append((started, float(words[1].rstrip(':')) - began))
+            started = None
+    return builds
+
+
+def filters_in_process(bench, plan, runs):
+    """The role's controller filters on plain data (3 hosts, each this spec and this plan), without
+    Ansible's hostvars, templating and task machinery around them."""
+    from ansible_collections.nixfleet.containers.plugins.filter import fleet_batches as filters
+    hostvars = dict((host, dict(container_fleet_spec=bench.spec, container_fleet_plan=plan,
+                                container_fleet_outcomes={})) for host in HOSTS)
+    state = filters.fleet_batches(hostvars, HOSTS, HOSTS, [1, '25%', '100%'])
+    summary = filters.fleet_summary(hostvars, HOSTS, HOSTS, state, False)
+    header('filter (in-process, plain dicts, median of %d)' % max(runs, 5), 'ms')
+    for label, func in (('fleet_batches (task "Order the fleet\'s changes into batches")',
+                         lambda: filters.fleet_batches(hostvars, HOSTS, HOSTS, [1, '25%', '100%'])),
+                        ('fleet_summary (task "Summarise the rollout")',
+                         lambda: filters.fleet_summary(hostvars, HOSTS, HOSTS, state, False)),
+                        ('fleet_report (task "Show the rollout\'s summary")', lambda: filters.fleet_report(summary))):
+        times = []
+        for dummy in range(max(runs, 5)):
+            start = time.perf_counter()
+            func()
+            times.append(time.perf_counter() - start)
+        print('| %s | %.1f |' % (label, statistics.median(times) * 1000))
 
 
 def profile(bench, kept, runs):
-    print('\n(p) where a no-op rollout spends its time (pipelining on, forks 5: the first set of (a))\n')
+    print('\n(p) where a no-op rollout spends its time (pipelining on, forks 5, median of %d)\n' % runs)
     header('phase', 'rollout median s', 'share')
     shares = task_shares(kept['rollout'])
     total = statistics.median(r.elapsed for r in kept['rollout'])
@@ -278,16 +342,23 @@ def profile(bench, kept, runs):
           'per host and task):\n' % runs)
     header('playbook', 'task', 'task s (controller: runner start to result)', 'before the remote Python s',
            'remote Python s', 'after s')
-    for name in ('ping', 'rollout', 'one_call'):
+    for name, args, label in (('ping', (), ''), ('rollout', (), ''), ('one_call', (), ''),
+                              ('rollout', ('--limit', 'host1'), ', --limit host1')):
         rows = {}
         for dummy in range(runs):
-            for row in remote_python(bench, name, dict(ANSIBLE_PIPELINING='True')):
+            for row in remote_python(bench, name, dict(ANSIBLE_PIPELINING='True'), args):
                 rows.setdefault(row[0], []).append(row[2:])
         for task, values in rows.items():
-            print('| %s | %s | %s |' % (LABELS[name], task, ' | '.join(
+            print('| %s%s | %s | %s |' % (LABELS[name], label, task, ' | '.join(
                 '%.3f' % statistics.median(v[i] for v in values) for i in range(4))))
-    print('\nthe same module run inside host1 (benchmarks/module_time.py, no SSH, no Ansible controller):\n')
-    print(module_inside(bench))
+    print('\nAnsiballZ payloads built by the controller in one rollout no-op run (ANSIBLE_DEBUG timestamps):\n')
+    header('module', 'build s')
+    for module, seconds in ansiballz_builds(bench):
+        print('| %s | %.3f |' % (module, seconds))
+    print('\nthe same module run inside host1 (benchmarks/module_time.py: no SSH, no controller):\n')
+    table, plan = module_inside(bench)
+    print(table)
+    filters_in_process(bench, plan, runs)
 
 
 def in_process(runs):
@@ -343,7 +414,11 @@ def main():
     parser.add_argument('--skip-noop', action='store_true', help='no (a); the profile then makes its own runs')
     parser.add_argument('--skip-changed', action='store_true')
     parser.add_argument('--skip-profile', action='store_true')
+    parser.add_argument('--changed', help='N changed per host, comma-separated (default 1,10,COUNT)')
+    parser.add_argument('--phases', action='store_true', help='(b): also each changed run\'s slow phases')
     args = parser.parse_args()
+    numbers = [int(n) for n in args.changed.split(',')] if args.changed else sorted({1, 10, args.count})
+    numbers = [n for n in numbers if 0 < n <= args.count]
     print('machine: nproc=%d kernel=%s load=%s, %s' % (
         os.cpu_count(), os.uname().release, load(), time.strftime('%Y-%m-%d %H:%M')))
     if not args.skip_fleet:
@@ -353,8 +428,11 @@ def main():
             bench.run('one_call')
             print('create %d containers on each host (one call per host): %.2f s' % (args.count, time.time() - start))
             sets = [('True', 5), ('True', 10), ('False', 5), ('False', 10)]
-            if args.skip_noop:
-                kept = dict((name, [bench.run(name) for dummy in range(args.runs)]) for name in ('ping', 'rollout'))
+            if args.skip_noop and args.skip_profile:
+                kept = None
+            elif args.skip_noop:
+                env = dict(ANSIBLE_PIPELINING='True', ANSIBLE_FORKS='5')   # the first set of (a)
+                kept = dict((name, [bench.run(name, env) for dummy in range(args.runs)]) for name in ('ping', 'rollout'))
             else:
                 kept = noop(bench, args.runs, sets)
             print('load: %s' % load())
@@ -362,7 +440,7 @@ def main():
                 profile(bench, kept, args.runs)
                 print('load: %s' % load())
             if not args.skip_changed:
-                changed_runs(bench, args.runs)
+                changed_runs(bench, args.runs, numbers, args.phases)
                 print('load: %s' % load())
         finally:
             bench.write_spec({}, state='absent')

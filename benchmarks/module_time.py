@@ -2,9 +2,11 @@
 """Time nixos_containers inside a lab host, without SSH or the Ansible controller (benchmarks only).
 
 Run by benchmarks/fleet.py through `labctl exec HOST -- env PYTHONPATH=<repo>/.build:<venv
-site-packages> /usr/bin/python3 benchmarks/module_time.py`, with a JSON list of argument dicts
-on stdin. Prints a Markdown table: the interpreter's start, importing the module in a fresh
-interpreter, and the module's main() per case (in-process, through the fault suite's harness).
+site-packages> /usr/bin/python3 benchmarks/module_time.py [ANSIBALLZ_FILE]`, with a JSON list
+of argument dicts on stdin. Prints a Markdown table: the interpreter's start; importing the
+module in a fresh interpreter; the kept AnsiballZ file of a no-op plan (when given) run as
+Ansible runs it (from a zip of sources, so every import compiles) and exploded with cached
+bytecode; and the module's main() per case, in-process through the fault suite's harness. The last line is `RESULT <json>`: the first case's result.
 """
 
 import json
@@ -30,22 +32,45 @@ def median_wall(func, runs=RUNS):
     return statistics.median(times)
 
 
+def python(*argv):
+    done = subprocess.run([sys.executable] + list(argv), capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def row(what, seconds):
+    print('| %s | %.3f |' % (what, seconds))
+
+
 def main():
     cases = json.load(sys.stdin)
-    print('| what (inside host1, median of %d) | s |' % RUNS)
+    print('| what (inside host1, one process at a time, median of %d) | s |' % RUNS)
     print('|---|---|')
-    bare = median_wall(lambda: subprocess.run([sys.executable, '-c', 'pass'], check=True))
-    print('| start and stop /usr/bin/python3 | %.3f |' % bare)
-    imported = median_wall(lambda: subprocess.run([sys.executable, '-c', 'import ' + MODULE], check=True))
-    print('| the same, importing nixos_containers (its module_utils, ansible.module_utils.basic) | %.3f |' % imported)
+    row('start and stop /usr/bin/python3', median_wall(lambda: python('-c', 'pass')))
+    row('the same, importing nixos_containers (its module_utils, ansible.module_utils.basic)',
+        median_wall(lambda: python('-c', 'import ' + MODULE)))
+    if len(sys.argv) > 1:
+        ansiballz = sys.argv[1]
+        output = json.loads(python(ansiballz))
+        if output.get('failed') or output.get('changed'):
+            sys.exit('the AnsiballZ file was not a no-op: %s' % json.dumps(output)[:2000])
+        row('the kept AnsiballZ file of the plan, as Ansible runs it (unpack the zip, import its sources, run)',
+            median_wall(lambda: python(ansiballz)))
+        # `explode` unpacks it beside the file; after one warm-up `execute` imports cached bytecode
+        python(ansiballz, 'explode')
+        python(ansiballz, 'execute')
+        row('the same payload exploded, with cached bytecode (AnsiballZ_... execute)',
+            median_wall(lambda: python(ansiballz, 'execute')))
+    first = None
     for args in cases:
         result = run_case('nixos_containers', args)
         if result.get('failed') or result.get('changed') or 'harness_error' in result:
             sys.exit('not a no-op: %s' % json.dumps(result)[:2000])
+        first = first or result
         seconds = median_wall(lambda case=args: run_case('nixos_containers', case))
-        print('| main(), %d containers, no-op%s | %.3f |' % (
-            len(args['containers']), ', check mode (the rollout\'s plan)' if args.get('_ansible_check_mode') else '',
-            seconds))
+        row('main() in-process, %d containers, no-op%s' % (
+            len(args['containers']), ', check mode (the rollout\'s plan)' if args.get('_ansible_check_mode') else ''),
+            seconds)
+    print('RESULT ' + json.dumps(first))
 
 
 if __name__ == '__main__':
