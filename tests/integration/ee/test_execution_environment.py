@@ -32,8 +32,8 @@ def tool(name):
 
 def run(argv, **kwargs):
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False, **kwargs)
-    assert result.returncode == 0, '%s: exit %d\n%s\n%s' % (argv, result.returncode, result.stdout[-3000:],
-                                                           result.stderr[-3000:])
+    output = result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, '%s: exit %d\n%s' % (argv, result.returncode, output)
     return result
 
 
@@ -71,6 +71,12 @@ def check_introspection(pip_file, bindep_file):
     ee_packages = bindep_list(bindep_file)
     assert 'openssh-client' in ee_packages
     assert not ee_packages & lab_only_packages(), ee_packages
+
+
+def test_make_deps_installs_what_bindep_selects_for_the_test_profile():
+    """tools/install-system-deps (plain bash: it runs before the venv exists) agrees with bindep."""
+    result = run(['bash', str(REPO / 'tools' / 'install-system-deps'), '--list'])
+    assert set(result.stdout.split()) == bindep_list(REPO / 'bindep.txt', 'test')
 
 
 @pytest.fixture(scope='module')
