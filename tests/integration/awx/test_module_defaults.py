@@ -26,6 +26,7 @@ CALLS = PROBE + '/calls'
 NETNS = 'nixfleet-defaults'
 DUMMY = 'nfdef0'  # a veth pair's end (no dummy interfaces in the lab)
 ADDRESS = '10.254.77.1/24'
+TABLE = 'nixfleet_defaults_probe'  # not the default table: other tests leave theirs on the host
 UNIT_DIR = PROBE + '/units'
 DECL_DIR = PROBE + '/declarative'
 
@@ -61,7 +62,7 @@ THROUGH_NIXOS_GROUP = [
     task('declarative', 'nixos_container_declarative', {'name': 'probe', 'state': 'absent'},
          {'directory': DECL_DIR}, check_mode=True),
     task('nat', 'nixos_container_nat', {'ip_forward': False, 'internal_ips': ['10.254.77.0/24'],
-                                        'external_interface': DUMMY}, {'netns': NETNS}),
+                                        'external_interface': DUMMY, 'table': TABLE}, {'netns': NETNS}),
     task('network', 'nixos_container_network', {'interface': DUMMY, 'host_addresses': [ADDRESS]},
          {'netns': NETNS}),
     task('validate', 'fleet_validate', {}, {'variable': 'probe_spec'}, ignore_errors=True),
@@ -121,8 +122,8 @@ def test_a_default_set_through_the_nixos_group_reaches_each_module(probe_host):
     for name in ('nat', 'network'):
         result = run.result(HOST, name)
         assert not result['failed'] and result['changed'], result
-    assert 'nixfleet_nat' in host_sh(lab, f'ip netns exec {NETNS} nft list tables')
-    assert 'nixfleet_nat' not in host_sh(lab, 'nft list tables')
+    assert TABLE in host_sh(lab, f'ip netns exec {NETNS} nft list tables')
+    assert TABLE not in host_sh(lab, 'nft list tables')
     assert ADDRESS in host_sh(lab, f'ip -n {NETNS} -o addr show dev {DUMMY}')
     # variable: fleet_validate checked probe_spec (invalid) instead of containers (valid).
     validate = run.result(HOST, 'validate')
@@ -155,5 +156,5 @@ def test_narrower_groups_set_shared_options_once_for_a_whole_play(probe_host):
     calls = host_sh(lab, f'cat {CALLS}').splitlines()
     assert any(call.startswith('create dfprobe') for call in calls), calls
     assert run.result(HOST, 'container')['result']['invocation']['module_args']['nixos_container_bin'] == WRAPPER
-    assert 'nixfleet_nat' in host_sh(lab, f'ip netns exec {NETNS} nft list tables')
+    assert TABLE in host_sh(lab, f'ip netns exec {NETNS} nft list tables')
     assert ADDRESS in host_sh(lab, f'ip -n {NETNS} -o addr show dev {DUMMY}')

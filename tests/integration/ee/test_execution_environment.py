@@ -7,6 +7,7 @@ of bindep.txt (the controller's packages), never the lab's and the tests' packag
 The system packages are judged by bindep itself, as the image build does (`bindep -l newline`).
 """
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -55,6 +56,7 @@ def requirement_names(path):
     return names
 
 
+@functools.lru_cache(maxsize=None)
 def lab_only_packages():
     """The repository's [test] packages that the default profile does not have."""
     lab_only = bindep_list(REPO / 'bindep.txt', 'test') - bindep_list(REPO / 'bindep.txt')
