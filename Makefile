@@ -37,13 +37,16 @@ ANSIBLE_TEST = cd $(SANITY_TREE) && HOME=$(TEST_HOME) ANSIBLE_TEST_CONTENT_ROOT=
 	$(BIN)/ansible-test
 
 .PHONY: help deps system-deps venv tree sanity-tree sanity units lint build-check unit \
-	integration molecule test demo clean
+	integration molecule test demo clean artifact docs ee ee-image
 
 help:
 	@echo "make test   - every gate: sanity, units, lint, build-check, pytest (unit + integration), molecule"
 	@echo "make demo   - bring the lab up, run playbooks/demo.yml once (rollout, canary, rollback), lab down"
 	@echo "              (KEEP_LAB=1 leaves the lab up)"
-	@echo "parts: deps tree sanity units lint build-check unit integration molecule clean"
+	@echo "make docs   - the HTML docs site (every plugin and role, docs/*.md) in .build/docs/html"
+	@echo "make ee     - an execution environment's build context (ansible-builder create) in .build/ee/context;"
+	@echo "              make ee-image builds the image with podman or docker (docs/awx.md)"
+	@echo "parts: deps tree sanity units lint build-check unit integration molecule artifact clean"
 
 # ---- dependencies -------------------------------------------------------------------------
 
@@ -102,15 +105,46 @@ lint: venv tree
 	cd $(REPO) && $(BIN)/yamllint --strict .
 	cd $(REPO) && $(BIN)/antsibull-changelog lint
 	cd $(REPO) && $(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	cd $(REPO) && ANSIBLE_COLLECTIONS_PATH=$(BUILD) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+		$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
 
-# Build the artifact from the clean copy (what a fresh clone holds, no lab state), install it
-# into an empty path, render every plugin's docs from there.
-build-check: sanity-tree
+# Build the artifact from the clean copy (what a fresh clone holds, no lab state) into
+# $(DIST), and install it into the empty path $(INSTALLED).
+artifact: sanity-tree
 	@rm -rf $(DIST) $(INSTALLED)
 	cd $(SANITY_TREE) && $(BIN)/ansible-galaxy collection build --output-path $(DIST) --force
 	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) $(BIN)/ansible-galaxy collection install --offline --force -p $(INSTALLED) $(DIST)/nixfleet-containers-*.tar.gz
+
+# Render every plugin's docs from the installed artifact.
+build-check: artifact
 	cd $(DIST) && ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
 		$(BIN)/python $(REPO)/tools/doc-check $(INSTALLED)/ansible_collections/nixfleet/containers $(COLLECTION)
+
+# ---- docs site and execution environment ---------------------------------------------------
+
+# The HTML docs of what ships (the installed artifact): antsibull-docs + Sphinx (tools/build-docs).
+DOCS := $(BUILD)/docs
+
+docs: artifact
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALLED) ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+		$(BIN)/python $(REPO)/tools/build-docs $(COLLECTION) $(REPO)/docs $(DOCS)
+
+# tools/ee/execution-environment.yml next to the artifact, then `ansible-builder create`:
+# the build context (Containerfile, _build/) in $(EE)/context. No container engine needed.
+EE := $(BUILD)/ee
+EE_ENGINE ?= $(shell command -v podman >/dev/null && echo podman || echo docker)
+
+ee: artifact
+	@rm -rf $(EE) && mkdir -p $(EE)/definition
+	cp $(REPO)/tools/ee/execution-environment.yml $(EE)/definition/
+	cp $(DIST)/nixfleet-containers-*.tar.gz $(EE)/definition/nixfleet-containers.tar.gz
+	$(BIN)/ansible-builder create --file $(EE)/definition/execution-environment.yml \
+		--context $(EE)/context --output-filename Containerfile -v 1
+
+ee-image: ee
+	@command -v $(EE_ENGINE) >/dev/null || { echo "make ee-image: needs podman or docker" >&2; exit 1; }
+	$(BIN)/ansible-builder build --file $(EE)/definition/execution-environment.yml \
+		--context $(EE)/context --container-runtime $(EE_ENGINE) -v 2
 
 # ---- pytest -------------------------------------------------------------------------------
 
