@@ -1,0 +1,153 @@
+"""The real-systemd lab (NIXFLEET_LAB_KIND=systemd, docs/lab.md): hosts boot the cached Debian
+root with systemd-nspawn --boot. When the session's lab is the emulated one, this module takes
+it down, brings a systemd lab up on the same lab id, and puts the emulated lab back at the end."""
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+LAB_ID = os.environ.get("NIXFLEET_LAB_ID", "0")
+PREFIX = f"nfl{LAB_ID}-"
+SUBNET = f"10.250.{LAB_ID}"
+REPO = Path(__file__).resolve().parents[3]
+LABCTL = REPO / "tests" / "lab" / "labctl"
+SYSTEMCTL = "/usr/bin/systemctl"  # the emulator's systemctl comes first on PATH until issue 16.3
+
+
+def labctl(*args, kind=None, timeout=300, check=True):
+    environment = dict(os.environ)
+    if kind:
+        environment["NIXFLEET_LAB_KIND"] = kind
+    result = subprocess.run([str(LABCTL), *args], capture_output=True, text=True, timeout=timeout,
+                            env=environment, check=False)
+    if check:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def lab_state(lab):
+    return json.loads(Path(lab.inventory).with_name("state.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sdlab(lab):
+    previous = lab_state(lab).get("kind", "emulated")
+    count = len(lab.hosts)
+    if previous != "systemd":
+        labctl("down")
+        started = time.monotonic()
+        up = labctl("up", "--hosts", str(count), kind="systemd", timeout=900)
+        print(f"labctl up (systemd, {count} hosts): {time.monotonic() - started:.2f}s\n{up.stderr}")
+    yield lab
+    if previous != "systemd":
+        labctl("down")
+        labctl("up", "--hosts", str(count), kind=previous)
+
+
+def ip_json(*args):
+    return json.loads(subprocess.run(["ip", "-j", *args], capture_output=True, text=True,
+                                     check=True).stdout or "[]")
+
+
+def test_hosts_run_systemd_with_journald_machined_and_sshd(sdlab):
+    for host in sdlab.hosts:
+        shown = sdlab.exec(host, "sh", "-c",
+                           f"{SYSTEMCTL} is-system-running --wait; cat /proc/1/comm; "
+                           f"{SYSTEMCTL} is-active ssh systemd-journald dbus; "
+                           "/usr/bin/machinectl list --no-legend | wc -l; hostname",
+                           check=True, timeout=120).stdout.split()
+        assert shown == ["running", "systemd", "active", "active", "active", "0", host], shown
+    # over SSH as Ansible sees it: a systemd host that calls itself NixOS
+    facts = sdlab.ansible("all", "setup", "filter=ansible_service_mgr")
+    assert facts.returncode == 0, facts.stdout
+    assert facts.stdout.count('"ansible_service_mgr": "systemd"') == len(sdlab.hosts)
+
+
+def test_exec_runs_in_the_hosts_namespaces_and_root_cgroup(sdlab):
+    shown = sdlab.exec("host1", "sh", "-c", 'echo "$PATH|$HOME|$(pwd)|$(cat /proc/1/comm)"; '
+                                            "cat /proc/self/cgroup", check=True).stdout
+    first, *cgroups = shown.splitlines()
+    assert first.split("|")[1:] == ["/root", "/root", "systemd"]
+    assert "0::/" in cgroups
+    assert sdlab.exec("host1", "sh", "-c", "exit 7").returncode == 7
+
+
+def test_every_directory_is_private_to_its_host(sdlab):
+    """/srv (and any other path) lives in the host's own overlay: issue 13 item 13."""
+    marker = f"written-by-host1-{os.getpid()}"
+    sdlab.exec("host1", "sh", "-c", f"echo {marker} > /srv/probe && echo {marker} > /opt/probe",
+               check=True)
+    try:
+        for other in sdlab.hosts[1:]:
+            seen = sdlab.exec(other, "sh", "-c", "cat /srv/probe /opt/probe 2>&1 || true",
+                              check=True).stdout
+            assert marker not in seen
+        assert not Path("/srv/probe").exists() and not Path("/opt/probe").exists()
+        state = lab_state(sdlab)
+        upper = Path(state["dir"]) / "hosts" / "host1" / "upper"
+        assert (upper / "srv" / "probe").read_text() == f"{marker}\n"
+    finally:
+        sdlab.exec("host1", "rm", "-f", "/srv/probe", "/opt/probe", check=True)
+
+
+def test_eth0_on_the_bridge_and_a_second_nic(sdlab):
+    for index, host in enumerate(sdlab.hosts, start=1):
+        links = {link["ifname"]: link for link in ip_json("-n", f"{PREFIX}{host}", "-d", "link", "show")}
+        assert {"lo", "eth0", "eth1"} <= set(links)
+        assert "UP" in links["eth1"]["flags"] and links["eth1"]["linkinfo"]["info_kind"] == "veth"
+        addresses = ip_json("-n", f"{PREFIX}{host}", "addr", "show", "dev", "eth0")
+        assert f"{SUBNET}.{10 + index}" in {a["local"] for i in addresses for a in i["addr_info"]}
+        # eth1's peer is hostN in the outside namespace
+        outside = {link["ifname"] for link in ip_json("-n", f"{PREFIX}out", "link", "show")}
+        assert host in outside
+        inside = sdlab.exec(host, "ip", "-br", "link", "show", "eth1", check=True).stdout
+        assert inside.startswith("eth1")
+
+
+def test_reboot_is_a_real_reboot(sdlab):
+    init = lab_state(sdlab)["hosts"]["host2"]["init"]
+    started = time.monotonic()
+    labctl("reboot", "host2")
+    print(f"labctl reboot host2: {time.monotonic() - started:.2f}s")
+    # a container shares the kernel's boot id: a new systemd process and a new journal boot
+    # prove it (the old one is gone; PID namespace inodes may be reused)
+    assert lab_state(sdlab)["hosts"]["host2"]["init"] != init
+    assert not Path(f"/proc/{init['pid']}").exists()
+    boots = sdlab.exec("host2", "journalctl", "--list-boots", "--no-pager", "-q",
+                       check=True).stdout.splitlines()
+    assert len(boots) >= 2
+    previous = sdlab.exec("host2", "journalctl", "-b", "-1", "--no-pager", "-o", "cat",
+                          check=True).stdout
+    assert re.search(r"Reached target .*Reboot|System is rebooting", previous), previous[-2000:]
+    assert sdlab.exec("host2", SYSTEMCTL, "is-system-running", "--wait", check=True,
+                      timeout=120).stdout.strip() == "running"
+    assert sdlab.ansible("host2", "ping").returncode == 0
+
+
+def test_down_powers_hosts_off_cleanly_and_leaves_nothing(sdlab):
+    state = lab_state(sdlab)
+    lab_dir = Path(state["dir"])
+    count = len(sdlab.hosts)
+    leaders = [host["init"]["pid"] for host in state["hosts"].values()]
+    down = labctl("down")
+    assert "could not remove" not in down.stderr
+    assert "SIGKILL" not in down.stderr, "every host must power off within its stop timeout"
+    assert not lab_dir.exists()
+    assert [n["name"] for n in ip_json("netns", "list") if n["name"].startswith(PREFIX)] == []
+    assert [link["ifname"] for link in ip_json("link", "show") if link["ifname"].startswith(PREFIX)] == []
+    assert not any(Path(f"/proc/{pid}").exists() for pid in leaders)
+    cgroups = [p for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+               if os.path.isdir(root) for p in os.listdir(root) if p.startswith(PREFIX)]
+    assert cgroups == []
+    assert not any(line.split()[4].startswith(str(lab_dir))
+                   for line in Path("/proc/self/mountinfo").read_text().splitlines())
+    started = time.monotonic()
+    labctl("up", "--hosts", str(count), kind="systemd")
+    print(f"labctl up (systemd, cached root): {time.monotonic() - started:.2f}s")
