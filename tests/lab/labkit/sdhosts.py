@@ -5,6 +5,7 @@ machined and sshd run as the host's services. labctl's sdboot supervises each on
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 from labkit.common import (CONTRACT_PATH, HOST_PYTHON, LAB_SCRIPTS, NSENTER, REPO, UNSHARE,
@@ -13,7 +14,11 @@ from labkit.kernel import (cgroup_root, children, is_alive, namespace_inode, pro
                            process_record)
 from labkit.state import save_state
 
-EMULATED_COMMANDS = ("nixos-container", "systemctl", "machinectl", "nix-env", "nixos-rebuild")
+sys.path.insert(0, os.path.join(os.path.realpath(LAB_SCRIPTS), "emulator"))
+from nixlab import sdunit  # noqa: E402  pylint: disable=wrong-import-position
+
+# the rest of the emulator: systemctl and machinectl are the host's own
+EMULATED_COMMANDS = ("nixos-container", "nix-env", "nixos-rebuild")
 FAULT_KINDS = ("start-fail", "health-fail", "slow-start")
 STOP_TIMEOUT = 20.0  # a clean poweroff of the host's systemd, its containers included
 OS_RELEASE = """\
@@ -79,9 +84,17 @@ def write_host_files(lab, index):
     put(upper, "/etc/hosts", f"127.0.0.1\tlocalhost\n{lab.address(index)}\t{name}\n"
                              "::1\tlocalhost ip6-localhost ip6-loopback\n")
     put(upper, "/etc/os-release", OS_RELEASE)
+    with open("/etc/resolv.conf", encoding="utf-8") as resolv:  # containers' start copies it
+        put(upper, "/etc/resolv.conf", resolv.read())
     put(upper, "/etc/profile.d/nixos-lab-path.sh", f"export PATH={CONTRACT_PATH}\n")
     put(upper, "/etc/ssh/sshd_config.d/nixfleet-lab.conf", SSHD_DROP_IN)
     put(upper, "/etc/tmpfiles.d/nixos-lab.conf", tmpfiles_text())
+    # what boot.enableContainers gives a NixOS host: the template, and machines.target wanted
+    # by multi-user.target (Debian's systemd ships machines.target itself)
+    put(upper, "/etc/systemd/system/container@.service", sdunit.template_text())
+    wants = os.path.join(upper, "etc/systemd/system/multi-user.target.wants")
+    os.makedirs(wants, exist_ok=True)
+    os.symlink("/lib/systemd/system/machines.target", os.path.join(wants, "machines.target"))
     ssh_dir = lab.path("ssh")
     for suffix, mode in (("", 0o600), (".pub", 0o644)):
         shutil.copyfile(os.path.join(ssh_dir, f"host{index}_ed25519{suffix}"),
