@@ -21,10 +21,15 @@ LABCTL = REPO / "tests" / "lab" / "labctl"
 SYSTEMCTL = "/usr/bin/systemctl"
 
 
+NM_HOST = "host3"  # the NetworkManager variant (NIXFLEET_LAB_NM_HOSTS)
+
+
 def labctl(*args, kind=None, timeout=300, check=True):
     environment = dict(os.environ)
     if kind:
         environment["NIXFLEET_LAB_KIND"] = kind
+    if kind == "systemd":
+        environment["NIXFLEET_LAB_NM_HOSTS"] = NM_HOST
     result = subprocess.run([str(LABCTL), *args], capture_output=True, text=True, timeout=timeout,
                             env=environment, check=False)
     if check:
@@ -229,6 +234,46 @@ def test_limits_drop_in_is_read_by_systemd(sdlab):
         assert dropin in props["DropInPaths"]
     finally:
         sdlab.exec("host1", "sh", "-c", f"rm -rf {os.path.dirname(dropin)} && systemctl daemon-reload")
+
+
+ROLE_PLAY = """
+- hosts: nixos_hosts
+  gather_facts: false
+  roles:
+    - nixfleet.containers.container_host
+"""
+
+
+def test_container_host_drop_in_and_reload_against_a_real_networkmanager(sdlab):
+    """issue 16 item 4: the role's drop-in is loaded by a running NetworkManager, which then
+    leaves a container's ve- link alone."""
+    if not lab_state(sdlab)["hosts"][NM_HOST].get("networkmanager"):
+        pytest.skip(f"{NM_HOST} has no NetworkManager (bring the lab up with NIXFLEET_LAB_NM_HOSTS={NM_HOST})")
+    assert sdlab.exec(NM_HOST, "systemctl", "is-active", "NetworkManager", check=True).stdout == "active\n"
+    assert sdlab.exec("host1", "test", "-e", "/etc/NetworkManager").returncode != 0
+    conf = "/etc/NetworkManager/conf.d/nixfleet-containers.conf"
+    try:
+        run = sdlab.playbook(ROLE_PLAY, limit=NM_HOST)
+        assert run.rc == 0, run.stdout[-3000:]
+        assert run.result(NM_HOST, "Keep NetworkManager away from container interfaces")["changed"]
+        reload = run.result(NM_HOST, "Reload NetworkManager")
+        assert not reload.get("skipped") and reload["changed"], reload
+        shown = sdlab.exec(NM_HOST, "NetworkManager", "--print-config", check=True).stdout
+        assert re.search(r"^unmanaged-devices=.*interface-name:ve-\*[,;]interface-name:vb-\*", shown, re.M), shown
+        journal = sdlab.exec(NM_HOST, "journalctl", "-u", "NetworkManager", "-o", "cat", "--no-pager",
+                             check=True).stdout
+        assert "reload" in journal.lower()
+        made = sdlab.exec(NM_HOST, "sh", "-c", "nixos-container create sdnm --host-address 10.233.8.1"
+                                               " --local-address 10.233.8.2 && nixos-container start sdnm",
+                          timeout=180)
+        assert made.returncode == 0, made.stderr
+        devices = sdlab.exec(NM_HOST, "nmcli", "-t", "-f", "DEVICE,STATE", "device", check=True).stdout
+        assert "ve-sdnm:unmanaged" in devices.splitlines(), devices
+        assert "10.233.8.1/32" in sdlab.exec(NM_HOST, "ip", "-br", "addr", "show", "ve-sdnm",
+                                             check=True).stdout
+    finally:
+        sdlab.exec(NM_HOST, "nixos-container", "destroy", "sdnm", timeout=120)
+        sdlab.exec(NM_HOST, "sh", "-c", f"rm -f {conf} && nmcli general reload")
 
 
 def test_down_powers_hosts_off_cleanly_and_leaves_nothing(sdlab):

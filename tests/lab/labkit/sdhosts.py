@@ -4,6 +4,7 @@ machined and sshd run as the host's services. labctl's sdboot supervises each on
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -59,6 +60,27 @@ def make_dirs(upper, path, mode):
     os.chmod(target, mode)
 
 
+NM_LAB_CONF = """\
+# written by tests/lab/labctl: the lab's own links stay as labctl made them
+[main]
+no-auto-default=*
+[keyfile]
+unmanaged-devices=interface-name:eth0;interface-name:eth1
+"""
+
+
+def whiteout(upper, path):
+    """Hide PATH of the cached root in this host (an overlayfs whiteout: a 0/0 device)."""
+    target = os.path.join(upper, path.lstrip("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+
+
+def networkmanager_hosts():
+    """Hosts with a running NetworkManager (NIXFLEET_LAB_NM_HOSTS, e.g. "host3")."""
+    return set(filter(None, os.environ.get("NIXFLEET_LAB_NM_HOSTS", "").replace(",", " ").split()))
+
+
 def tmpfiles_text():
     """/run is a fresh tmpfs at each boot: systemd-tmpfiles gives it the emulator's paths."""
     lines = ["# written by tests/lab/labctl: the emulated NixOS commands and the lab's fault files",
@@ -71,7 +93,7 @@ def tmpfiles_text():
     return "\n".join(lines) + "\n"
 
 
-def write_host_files(lab, index):
+def write_host_files(lab, index, networkmanager):
     """The host's own files, written into its overlay's upper layer before it boots."""
     name, upper = f"host{index}", os.path.join(lab.host_dir(index), "upper")
     for path, mode in (("/", 0o755), ("/etc", 0o755), ("/root", 0o700), ("/root/.ssh", 0o700),
@@ -95,6 +117,13 @@ def write_host_files(lab, index):
     wants = os.path.join(upper, "etc/systemd/system/multi-user.target.wants")
     os.makedirs(wants, exist_ok=True)
     os.symlink("/lib/systemd/system/machines.target", os.path.join(wants, "machines.target"))
+    if networkmanager:  # the NetworkManager variant: unmasked, enabled, off the lab's links
+        whiteout(upper, "/etc/systemd/system/NetworkManager.service")
+        os.symlink("/lib/systemd/system/NetworkManager.service",
+                   os.path.join(wants, "NetworkManager.service"))
+        put(upper, "/etc/NetworkManager/conf.d/00-nixfleet-lab.conf", NM_LAB_CONF)
+    else:  # as on a NixOS host without networking.networkmanager: no /etc/NetworkManager
+        whiteout(upper, "/etc/NetworkManager")
     ssh_dir = lab.path("ssh")
     for suffix, mode in (("", 0o600), (".pub", 0o644)):
         shutil.copyfile(os.path.join(ssh_dir, f"host{index}_ed25519{suffix}"),
@@ -110,7 +139,8 @@ def start_host(lab, state, index, lower):
     name, netns = f"host{index}", lab.netns(index)
     host_dir = lab.host_dir(index)
     os.makedirs(host_dir, exist_ok=True)
-    write_host_files(lab, index)
+    networkmanager = name in networkmanager_hosts()
+    write_host_files(lab, index, networkmanager)
     cgroup = None
     if cgroup_root():
         cgroup = os.path.join(cgroup_root(), netns)
@@ -132,7 +162,8 @@ def start_host(lab, state, index, lower):
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, preexec_fn=enter_cgroup)
     state["hosts"][name] = {"index": index, "address": lab.address(index), "cgroup": cgroup,
-                            "kind": "systemd", "unshare": process_record(process.pid)}
+                            "kind": "systemd", "networkmanager": networkmanager,
+                            "unshare": process_record(process.pid)}
     save_state(lab, state)
 
 
