@@ -79,4 +79,3 @@ def parse_seconds(text):
     if not 0 <= seconds < 86400:
         raise LabError(f"SECONDS must be a number of seconds, not {text!r}")
     return seconds
-

@@ -329,7 +329,7 @@ def command_reboot(lab, name):
             leader = sdhosts.current_leader(state, name)
             return run(sdhosts.exec_argv(leader, argv), check=False, timeout=120).stdout
         return sdhosts.reboot(lab, state, name, run_in_host,
-                              lambda address, seconds: wait_for_banner(address, seconds))
+                              wait_for_banner)
     systemctl = os.path.join(os.path.realpath(LAB_SCRIPTS), "emulator", "systemctl")
     return command_exec(lab, name, [systemctl, "reboot"])
 
@@ -341,4 +341,3 @@ def wait_for_banner(address, seconds):
             return True
         time.sleep(0.1)
     return False
-

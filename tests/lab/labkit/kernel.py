@@ -230,4 +230,3 @@ def leftovers(lab):
     if os.path.lexists(lab.dir):
         found.append(f"state dir {lab.dir}")
     return found
-

@@ -44,4 +44,3 @@ def stop_outside(state):
     if wait_for_exit([outside], 2.0):
         send_signal(outside, signal.SIGKILL)
         wait_for_exit([outside], 1.0)
-
