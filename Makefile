@@ -36,7 +36,7 @@ LAB_DOWN = if [ -x $(LABCTL) ]; then $(LABCTL) down || echo "make: labctl down f
 ANSIBLE_TEST = cd $(SANITY_TREE) && HOME=$(TEST_HOME) ANSIBLE_TEST_CONTENT_ROOT=$(SANITY_TREE) \
 	$(BIN)/ansible-test
 
-.PHONY: help deps system-deps venv tree sanity-tree sanity units lint build-check unit \
+.PHONY: help deps system-deps lab-root venv tree sanity-tree sanity units lint build-check unit \
 	integration molecule test demo clean artifact docs ee ee-image
 
 help:
@@ -50,7 +50,11 @@ help:
 
 # ---- dependencies -------------------------------------------------------------------------
 
-deps: system-deps venv
+deps: system-deps venv lab-root
+
+# The systemd lab's Debian root, built once per machine into /var/cache/nixfleet-lab.
+lab-root: system-deps
+	@$(LABCTL) root >/dev/null
 
 system-deps:
 	@$(REPO)/tools/install-system-deps $(REPO)/bindep.txt

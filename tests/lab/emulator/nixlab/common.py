@@ -17,6 +17,9 @@ FAULTS_DIR = LAB_RUN + "/faults"
 JOURNAL_DIR = LAB_RUN + "/journal"
 SW_BIN = "/run/current-system/sw/bin"
 RELEASE = "25.11.lab"
+# A lab host that booted systemd (NIXFLEET_LAB_KIND=systemd): sd_booted()'s test. There the
+# real systemctl, machinectl and container@.service run the containers (sdunit.py).
+REAL_SYSTEMD = os.path.isdir("/run/systemd/system")
 
 # Where the emulator's own files live (the scripts are reached through symlinks).
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))

@@ -61,8 +61,11 @@ OPTIONS = [getopt.OptionSpec(name, nargs) for name, nargs in [
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]+\n?\Z")   # Perl's `$` also matches before a final newline
 ADDRESS_LINE = {key: re.compile(r"^%s=([0-9.]+)$" % key, re.M)
                 for key in ("HOST_ADDRESS", "LOCAL_ADDRESS")}
-SYSTEMCTL = os.path.join(common.EMULATOR_DIR, "systemctl")
-MACHINECTL = os.path.join(common.EMULATOR_DIR, "machinectl")
+if common.REAL_SYSTEMD:
+    SYSTEMCTL, MACHINECTL = "/usr/bin/systemctl", "/usr/bin/machinectl"
+else:
+    SYSTEMCTL = os.path.join(common.EMULATOR_DIR, "systemctl")
+    MACHINECTL = os.path.join(common.EMULATOR_DIR, "machinectl")
 
 
 class Options:

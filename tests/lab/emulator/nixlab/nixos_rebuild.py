@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from . import common, nixos_container, store, units
+from . import common, nixos_container, sdunit, store, units
 
 CONFIG_DEFAULT = "/etc/nixos/configuration.nix"
 UNIT_DIR = "/etc/systemd/system"
@@ -216,7 +216,7 @@ def render_unit(c):
 def build(c):
     """The container's files in one store path; returns (store dir, conf text)."""
     conf = render_conf(c, system_of(c))
-    unit = render_unit(c)
+    unit = sdunit.declarative_text(c, unit_flags(c)) if common.REAL_SYSTEMD else render_unit(c)
     path = store.store_path("nixos-container-%s-etc" % c["name"], conf, unit)
 
     def fill(tmp):
@@ -263,8 +263,29 @@ def unlink(path):
         os.unlink(path)
 
 
+SYSTEMCTL = "/usr/bin/systemctl"
+
+
 def is_running(name):
+    if common.REAL_SYSTEMD:
+        done = subprocess.run([SYSTEMCTL, "show", "-p", "ActiveState", "--value", unit_of(name)],
+                              stdout=subprocess.PIPE, text=True, check=False)
+        return done.stdout.strip() in ("active", "activating", "reloading")
     return units.read_state(unit_of(name))["ActiveState"] in ("active", "activating", "reloading")
+
+
+def stop_unit(name):
+    if common.REAL_SYSTEMD:
+        subprocess.run([SYSTEMCTL, "stop", unit_of(name)], check=False)
+    else:
+        units.stop(unit_of(name))
+
+
+def start_unit(name):
+    """True when the start job succeeded."""
+    if common.REAL_SYSTEMD:
+        return subprocess.run([SYSTEMCTL, "start", unit_of(name)], check=False).returncode == 0
+    return units.start(unit_of(name)) == "done"
 
 
 def plan(new, old):
@@ -291,7 +312,7 @@ def activate(new, old):
     stop, start, restart = plan(new, old)
     say("stopping", stop)
     for name in stop:
-        units.stop(unit_of(name))
+        stop_unit(name)
     sys.stderr.write("activating the configuration...\nsetting up /etc...\n")
     for name in sorted(set(old) - set(new)):
         # The definition is gone: its links go, its root directory stays (facts §6.3).
@@ -305,15 +326,17 @@ def activate(new, old):
             link(os.path.join(path, unit_of(name)), os.path.join(WANTS_DIR, unit_of(name)))
         else:
             unlink(os.path.join(WANTS_DIR, unit_of(name)))
+    if common.REAL_SYSTEMD:
+        subprocess.run([SYSTEMCTL, "daemon-reload"], check=False)
     failed = []
     say("restarting", restart)
     for name in restart:
-        units.stop(unit_of(name))
-        if units.start(unit_of(name)) != "done":
+        stop_unit(name)
+        if not start_unit(name):
             failed.append(name)
     say("starting", start)
     for name in start:
-        if units.start(unit_of(name)) != "done":
+        if not start_unit(name):
             failed.append(name)
     if failed:
         sys.stderr.write("warning: the following units failed: %s\n" % ", ".join(unit_of(n) for n in failed))

@@ -30,7 +30,7 @@ SUCCESS_EXIT = (0, 133)       # SuccessExitStatus=133 (a reboot inside the guest
 IP = "/usr/sbin/ip"
 NSPAWN = "/usr/bin/systemd-nspawn"
 NIXOS_CONTAINER = os.path.join(common.EMULATOR_DIR, "nixos-container")
-MACHINECTL = os.path.join(common.EMULATOR_DIR, "machinectl")
+MACHINECTL = "/usr/bin/machinectl" if common.REAL_SYSTEMD else os.path.join(common.EMULATOR_DIR, "machinectl")
 
 DEFAULT_STATE = {
     "ActiveState": "inactive", "SubState": "dead", "Result": "success", "ReloadResult": "success",
@@ -250,7 +250,9 @@ def nspawn_argv(name, conf):
         flags.append("--network-interface=" + interface)
     for macvlan in conf.get("MACVLANS", "").split():
         flags.append("--network-macvlan=" + macvlan)
-    argv = [NSPAWN, "--keep-unit", "--register=no", "-M", name, "-D", root] + flags
+    # the real unit registers the machine with machined (facts §5.4); the emulated one cannot
+    register = [] if common.REAL_SYSTEMD else ["--register=no"]
+    argv = [NSPAWN, "--keep-unit"] + register + ["-M", name, "-D", root] + flags
     argv += ["--notify-ready=yes", "--kill-signal=SIGRTMIN+3",
              "--bind-ro=/nix/store", "--bind-ro=/nix/var/nix/db",
              "--bind-ro=/nix/var/nix/daemon-socket",

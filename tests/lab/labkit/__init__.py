@@ -1,0 +1,1 @@
+"""The lab behind tests/lab/labctl, by concern (docs/lab.md)."""
