@@ -19,6 +19,7 @@ import re
 import unicodedata
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import interface_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import OPTION_FOR_KEY
 
 # What `nixos-container create` writes, in its order (facts §2.3).
 IMPERATIVE_KEYS = ('PRIVATE_NETWORK', 'HOST_ADDRESS', 'LOCAL_ADDRESS', 'HOST_BRIDGE',
@@ -43,27 +44,6 @@ FLAG_KEYS = ('PRIVATE_NETWORK', 'AUTO_START', 'COPY_RESOLV_CONF')
 PRIVATE_USERS_WORDS = ('no', 'identity', 'pick', 'yes')
 PROTOCOLS = ('tcp', 'udp')
 
-# The module option each key comes from, so messages name what the user wrote.
-OPTION_FOR_KEY = {
-    'PRIVATE_NETWORK': 'private_network',
-    'HOST_ADDRESS': 'host_address',
-    'LOCAL_ADDRESS': 'local_address',
-    'HOST_ADDRESS6': 'host_address6',
-    'LOCAL_ADDRESS6': 'local_address6',
-    'LOCAL_MAC_ADDRESS': 'local_mac_address',
-    'HOST_BRIDGE': 'host_bridge',
-    'HOST_PORT': 'forward_ports',
-    'AUTO_START': 'auto_start',
-    'FLAKE': 'flake',
-    'NIXFLEET_FLAKE_ATTR': 'flake_attr',
-    'SYSTEM_PATH': 'system_path',
-    'COPY_RESOLV_CONF': 'copy_resolv_conf',
-    'NETWORK_NAMESPACE_PATH': 'network_namespace_path',
-    'PRIVATE_USERS': 'private_users',
-    'INTERFACES': 'interfaces',
-    'MACVLANS': 'macvlans',
-    'EXTRA_NSPAWN_FLAGS': 'extra_flags',
-}
 # Which option put a flag into EXTRA_NSPAWN_FLAGS, by the flag's prefix.
 OPTION_FOR_FLAG = (
     ('--bind-ro=', 'bind_mounts'),
@@ -736,16 +716,6 @@ def conf_differences(current, desired):
 
 # ---------------------------------------------------------------------------------------
 # Reading back into module options (the inverse of conf_from_options)
-
-# The module options a conf file carries.
-CONF_OPTION_NAMES = ('private_network', 'host_address', 'local_address', 'host_address6',
-                     'local_address6', 'local_mac_address', 'host_bridge', 'forward_ports',
-                     'bind_mounts', 'ephemeral', 'tmpfs', 'enable_tun', 'additional_capabilities',
-                     'extra_flags', 'private_users', 'auto_start')
-# Options that only mean something with a private network (facts §2.3: left out otherwise).
-NETWORK_OPTION_NAMES = ('host_address', 'local_address', 'host_address6', 'local_address6',
-                        'local_mac_address', 'host_bridge', 'forward_ports')
-
 
 def options_from_conf(values):
     """The module options a conf describes, so that conf_from_options gives the conf back.

@@ -28,9 +28,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     options_from_conf,
     parse_conf,
     render_conf,
-    CONF_OPTION_NAMES,
     KNOWN_KEYS,
-    NETWORK_OPTION_NAMES,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -40,10 +38,16 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     render_configuration_nix,
     render_settings_body,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
+    argument_spec,
+    CONF_OPTION_NAMES,
+    GUEST_OPTIONS,
+    NETWORK_OPTION_NAMES,
+    SINGLE,
+)
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import LOCK_PATH, Layout
 from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
-    DEFAULT_UNIT_DIR,
     dropin_path,
     read_container,
     wants_link_path,
@@ -57,57 +61,15 @@ MODULE_LOCK_PATH = '/run/lock/nixfleet-containers'
 SEARCH_DIRS = ['/run/current-system/sw/bin', '/run/wrappers/bin']
 # What a wants-link points to: the template the imperative containers run as (facts §5.1).
 TEMPLATE_UNIT = '/etc/systemd/system/container@.service'
-GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
-CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS, ('settings', 'config_file'), ('settings', 'flake'),
-                                ('settings', 'system_path')]
+# settings adds to config, so it excludes the other guest sources.
+CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS] + [('settings', key) for key in GUEST_OPTIONS if key != 'config']
 
 
 def container_argument_spec():
-    return dict(
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='started', choices=['absent', 'present', 'started', 'stopped']),
-        restart=dict(type='bool', default=False),
-        recreate=dict(type='bool', default=False),
-        rollback=dict(type='bool', default=False),
-        rebuild=dict(type='bool', default=False),
-        config=dict(type='str'),
-        config_file=dict(type='path'),
-        flake=dict(type='str'),
-        system_path=dict(type='path'),
-        settings=dict(type='dict'),
-        nixos_path=dict(type='path'),
-        auto_start=dict(type='bool'),
-        private_network=dict(type='bool', default=True),
-        host_address=dict(type='str'),
-        local_address=dict(type='str'),
-        host_address6=dict(type='str'),
-        local_address6=dict(type='str'),
-        local_mac_address=dict(type='str'),
-        host_bridge=dict(type='str'),
-        forward_ports=dict(type='list', elements='dict', options=dict(
-            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
-            host_port=dict(type='int', required=True),
-            container_port=dict(type='int'),
-        )),
-        bind_mounts=dict(type='list', elements='dict', options=dict(
-            mount_point=dict(type='str', required=True),
-            host_path=dict(type='str'),
-            read_only=dict(type='bool', default=True),
-        )),
-        ephemeral=dict(type='bool'),
-        tmpfs=dict(type='list', elements='str'),
-        enable_tun=dict(type='bool'),
-        additional_capabilities=dict(type='list', elements='str'),
-        extra_flags=dict(type='list', elements='str'),
-        private_users=dict(type='str'),
-        start_timeout=dict(type='int', default=120),
-        nixos_container_bin=dict(type='path'),
-        systemd_unit_dir=dict(type='path', default=DEFAULT_UNIT_DIR),
-        cpu_quota=dict(type='str'),
-        memory_max=dict(type='str'),
-        tasks_max=dict(type='str'),
-        unit_properties=dict(type='dict'),
-    )
+    """nixos_container's options: the catalogue's, and the host's binary."""
+    spec = argument_spec(SINGLE)
+    spec['nixos_container_bin'] = dict(type='path')
+    return spec
 
 
 # Resource-limit options -> systemd.resource-control(5) properties of container@NAME.service.

@@ -29,18 +29,19 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     conf_values_errors,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
+    fleet_properties,
+    GUEST_OPTIONS,
+)
 
 SCHEMA_ID = 'https://nixfleet.invalid/schemas/fleet.schema.json'
-GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
 # Fields of a spec that belong to the rollout, not to the nixos_containers module.
 ROLLOUT_FIELDS = ('health_check', 'service_group', 'tags')
 HEALTH_FROM = ('controller', 'host')
 
 _PORT = {'type': 'integer', 'minimum': 1, 'maximum': 65535}
 _STR = {'type': 'string', 'minLength': 1}
-_ABS_PATH = {'type': 'string', 'pattern': '^/'}
 _SECONDS = {'type': 'number', 'exclusiveMinimum': 0}
-_STR_LIST = {'type': 'array', 'items': _STR}
 
 _HTTP_CHECK = {
     'type': 'object',
@@ -77,56 +78,18 @@ _HEALTH_CHECK = {
     },
 }
 
+# The container options come from the option catalogue (_options), the rollout's fields from here.
+_CONTAINER_PROPERTIES = fleet_properties()
+_CONTAINER_PROPERTIES.update({
+    'health_check': _HEALTH_CHECK,
+    'service_group': _STR,
+    'tags': {'type': 'array', 'items': _STR},
+})
 _CONTAINER = {
     'type': 'object',
     'additionalProperties': False,
     'required': ['name'],
-    'properties': {
-        'name': {'type': 'string'},
-        'state': {'enum': ['absent', 'present', 'started', 'stopped']},
-        # the guest system
-        'config': {'type': 'string'},
-        'config_file': _ABS_PATH,
-        'flake': _STR,
-        'system_path': _ABS_PATH,
-        'settings': {'type': 'object'},
-        'nixos_path': _ABS_PATH,
-        'rebuild': {'type': 'boolean'},
-        # the host side and the network
-        'auto_start': {'type': 'boolean'},
-        'private_network': {'type': 'boolean'},
-        'host_address': _STR,
-        'local_address': _STR,
-        'host_address6': _STR,
-        'local_address6': _STR,
-        'local_mac_address': _STR,
-        'host_bridge': _STR,
-        'forward_ports': {'type': 'array', 'items': {
-            'type': 'object', 'additionalProperties': False, 'required': ['host_port'],
-            'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'host_port': _PORT, 'container_port': _PORT},
-        }},
-        'bind_mounts': {'type': 'array', 'items': {
-            'type': 'object', 'additionalProperties': False, 'required': ['mount_point'],
-            'properties': {'mount_point': _ABS_PATH, 'host_path': _ABS_PATH, 'read_only': {'type': 'boolean'}},
-        }},
-        'ephemeral': {'type': 'boolean'},
-        'tmpfs': {'type': 'array', 'items': _ABS_PATH},
-        'enable_tun': {'type': 'boolean'},
-        'additional_capabilities': _STR_LIST,
-        'extra_flags': _STR_LIST,
-        'private_users': _STR,
-        'start_timeout': {'type': 'integer', 'minimum': 1},
-        # boot wiring and unit properties (resource limits)
-        'systemd_unit_dir': _ABS_PATH,
-        'cpu_quota': _STR,
-        'memory_max': {'type': ['string', 'integer']},
-        'tasks_max': {'type': ['string', 'integer']},
-        'unit_properties': {'type': 'object'},
-        # the rollout
-        'health_check': _HEALTH_CHECK,
-        'service_group': _STR,
-        'tags': _STR_LIST,
-    },
+    'properties': _CONTAINER_PROPERTIES,
     'dependentRequired': {'host_address': ['local_address'], 'local_address': ['host_address']},
 }
 

@@ -15,6 +15,7 @@ import os
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import parse_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import extract_extra_config
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import DEFAULT_UNIT_DIR
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import (
     current_generation,
     generation_links,
@@ -94,8 +95,7 @@ def with_unit_state(container, unit):
 # machines.target wants container@NAME.service, i.e. a link in a unit directory's
 # machines.target.wants/ (as systemctl enable and extra-container make it). On NixOS
 # /etc/systemd/system is the read-only /etc/static tree, so the collection writes into a mutable
-# unit directory the host lists in boot.extraSystemdUnitPaths (default below, as extra-container).
-DEFAULT_UNIT_DIR = '/etc/systemd-mutable/system'
+# unit directory the host lists in boot.extraSystemdUnitPaths (DEFAULT_UNIT_DIR, as extra-container).
 # Where a wants-link may be (info reads them all; declarative autoStart links are in /etc/systemd/system).
 KNOWN_UNIT_DIRS = ('/etc/systemd/system.control', '/etc/systemd/system', DEFAULT_UNIT_DIR, '/run/systemd/system')
 DROPIN_NAME = '50-nixfleet.conf'
