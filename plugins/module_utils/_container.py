@@ -9,7 +9,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -29,6 +28,12 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     parse_conf,
     render_conf,
     KNOWN_KEYS,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
+    binary_finder,
+    write_file_atomically,
+    FileLock,
+    MODULE_LOCK_PATH,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -55,10 +60,6 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._state import 
     with_unit_state,
 )
 
-# Serialises this collection's mutating runs on one host (allocation, create, conf writes).
-# nixos-container create takes LOCK_PATH itself, so we cannot hold that one across create.
-MODULE_LOCK_PATH = '/run/lock/nixfleet-containers'
-SEARCH_DIRS = ['/run/current-system/sw/bin', '/run/wrappers/bin']
 # What a wants-link points to: the template the imperative containers run as (facts §5.1).
 TEMPLATE_UNIT = '/etc/systemd/system/container@.service'
 # settings adds to config, so it excludes the other guest sources.
@@ -130,37 +131,6 @@ def split_flake(flake):
     return flake, 'container'
 
 
-class FileLock(object):
-    """An exclusive flock on a path, as nixos-container create takes it."""
-
-    def __init__(self, path):
-        self.path = path
-        self.handle = None
-
-    def __enter__(self):
-        self.handle = open(self.path, 'a')
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
-        self.handle = None
-
-
-def write_file_atomically(path, text, mode=0o644):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class HostState(object):
     """One host as the managers see it: binaries, layout, containers, used addresses.
 
@@ -173,7 +143,7 @@ class HostState(object):
     def __init__(self, module, nixos_container_bin=None):
         self.module = module
         self.layout = Layout.detect()
-        self._paths = {}
+        self._which = binary_finder(module)
         self.nixos_container = nixos_container_bin or self.bin('nixos-container')
         self.systemctl = self.bin('systemctl')
         self.nix_env = self.bin('nix-env', required=False) or 'nix-env'
@@ -190,9 +160,7 @@ class HostState(object):
         return self.module.run_command(argv, data=data, cwd=cwd)
 
     def bin(self, name, required=True):
-        if name not in self._paths:
-            self._paths[name] = self.module.get_bin_path(name, required=False, opt_dirs=SEARCH_DIRS)
-        path = self._paths[name]
+        path = self._which(name)
         if required and not path:
             raise ValueError(_MISSING_BINARY.get(name, '%s was not found on the host') % name)
         return path

@@ -21,11 +21,11 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     conf_from_options,
     conf_values_error,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
+    binary_finder,
+    write_file_atomically,
     FileLock,
     MODULE_LOCK_PATH,
-    SEARCH_DIRS,
-    write_file_atomically,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -307,7 +307,7 @@ class DeclarativeManager(object):
                              'or choose another name' % (self.name, conf))
 
     def _check_nix(self, text):
-        nix_instantiate = self.module.get_bin_path('nix-instantiate', required=False, opt_dirs=SEARCH_DIRS)
+        nix_instantiate = binary_finder(self.module)('nix-instantiate')
         if not nix_instantiate:
             self.module.warn('nix-instantiate was not found on the host: the Nix syntax was not checked')
             return

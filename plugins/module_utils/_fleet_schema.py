@@ -110,7 +110,7 @@ def schema_json():
     return json.dumps(FLEET_SCHEMA, indent=2, sort_keys=True) + '\n'
 
 
-class SpecError(object):
+class SpecProblem(object):
     """One problem: the host, the container (index and name) and the field path."""
 
     def __init__(self, host, index, container, path, message):
@@ -138,7 +138,7 @@ class SpecError(object):
 
 
 def validate_containers(containers, host=None):
-    """Every problem of one host's container list, as SpecError objects (empty when valid).
+    """Every problem of one host's container list, as SpecProblem objects (empty when valid).
 
     Raises ImportError when jsonschema is missing (the caller says how to install it).
     """
@@ -158,7 +158,7 @@ def validate_containers(containers, host=None):
 
 
 def fleet_address_errors(specs):
-    """Explicit addresses given twice in the fleet, as SpecError objects.
+    """Explicit addresses given twice in the fleet, as SpecProblem objects.
 
     SPECS: {host: container list}, in the order to report (the first use of an address is
     kept, every later one is an error naming the first). A local address belongs to one
@@ -183,7 +183,7 @@ def fleet_address_errors(specs):
                 if seen is use or (seen[0] == host and 'local' not in seen[3] + field):
                     continue
                 where = 'this host' if seen[0] == host else 'host %s' % seen[0]
-                errors.append(SpecError(host, index, spec.get('name'), [index, field], (
+                errors.append(SpecProblem(host, index, spec.get('name'), [index, field], (
                     '%s is also the %s of container %s on %s (containers[%d]): explicit addresses must be unique '
                     'across the fleet (leave host_address and local_address out to get a pair allocated on '
                     'each host)') % (address, seen[3], seen[2], where, seen[1])))
@@ -210,7 +210,7 @@ def _error(host, containers, path, message):
     if index is not None and isinstance(containers, list) and isinstance(containers[index], dict):
         value = containers[index].get('name')
         name = value if isinstance(value, str) else None
-    return SpecError(host, index, name, path, message)
+    return SpecProblem(host, index, name, path, message)
 
 
 def _message(error):
@@ -239,9 +239,9 @@ def _rule_errors(containers, host, schema_failed):
         if isinstance(name, str):
             problem = container_name_error(name)
             if problem:
-                errors.append(SpecError(host, index, name, [index, 'name'], problem))
+                errors.append(SpecProblem(host, index, name, [index, 'name'], problem))
             elif name in seen:
-                errors.append(SpecError(host, index, name, [index, 'name'],
+                errors.append(SpecProblem(host, index, name, [index, 'name'],
                                         'the name is declared twice on this host (also containers[%d])'
                                         % seen[name]))
             else:
@@ -249,12 +249,12 @@ def _rule_errors(containers, host, schema_failed):
         guests = [k for k in GUEST_OPTIONS if spec.get(k) is not None]
         if len(guests) > 1 or (guests and guests != ['config'] and spec.get('settings') is not None):
             chosen = guests + (['settings'] if spec.get('settings') is not None else [])
-            errors.append(SpecError(host, index, name, [index, chosen[1]],
+            errors.append(SpecProblem(host, index, name, [index, chosen[1]],
                                     'mutually exclusive with %s: give one of config (with or without '
                                     'settings), config_file, flake, system_path' % chosen[0]))
         http = (spec.get('health_check') or {}).get('http') if isinstance(spec.get('health_check'), dict) else None
         if isinstance(http, dict) and ('url' in http) == ('port' in http):
-            errors.append(SpecError(host, index, name, [index, 'health_check', 'http'],
+            errors.append(SpecProblem(host, index, name, [index, 'health_check', 'http'],
                                     'give either url or port (with an optional path)'))
         if index not in schema_failed:
             errors += _conf_errors(spec, host, index, name)
@@ -266,8 +266,8 @@ def _conf_errors(spec, host, index, name):
     try:
         values = conf_from_options(module_options(spec))
     except ValueError as e:
-        return [SpecError(host, index, name, [index] + _field_of(str(e)), _after_field(str(e)))]
-    return [SpecError(host, index, name, [index] + _field_of(problem), _after_field(problem))
+        return [SpecProblem(host, index, name, [index] + _field_of(str(e)), _after_field(str(e)))]
+    return [SpecProblem(host, index, name, [index] + _field_of(problem), _after_field(problem))
             for problem in conf_values_errors(values)]
 
 

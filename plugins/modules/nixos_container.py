@@ -173,12 +173,12 @@ generation_after:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
     ContainerManager,
     container_argument_spec,
     CONTAINER_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 
 
 def main():
@@ -189,15 +189,7 @@ def main():
         supports_check_mode=True,
     )
     manager = ContainerManager(module)
-    try:
-        result = manager.run()
-    except CliError as e:
-        failure = e.as_dict()
-        failure.update(manager.partial_result())
-        module.fail_json(**failure)
-    except ValueError as e:
-        module.fail_json(msg=str(e), **manager.partial_result())
-    module.exit_json(**result)
+    run_module(module, manager.run, partial=manager.partial_result)
 
 
 if __name__ == '__main__':

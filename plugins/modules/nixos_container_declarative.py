@@ -122,6 +122,7 @@ content:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 from ansible_collections.nixfleet.containers.plugins.module_utils._declarative import (
     DeclarativeManager,
     declarative_argument_spec,
@@ -137,11 +138,7 @@ def main():
         supports_check_mode=True,
     )
     manager = DeclarativeManager(module)
-    try:
-        result = manager.run()
-    except (ValueError, OSError) as e:
-        module.fail_json(msg=str(e), **manager.result)
-    module.exit_json(**result)
+    run_module(module, manager.run, partial=lambda: manager.result)
 
 
 if __name__ == '__main__':

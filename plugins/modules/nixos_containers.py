@@ -234,22 +234,21 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._containers im
     containers_argument_spec,
     failure_message,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 
 
 def main():
     module = AnsibleModule(argument_spec=containers_argument_spec(), supports_check_mode=True)
     containers = ContainerSet(module)
-    try:
+
+    def work():
+        # A failure here is a read of the host or bad input: each apply failure is per container.
         result = containers.run()
-    except CliError as e:
-        # Only a read of the host can fail this way (every apply failure is per container).
-        module.fail_json(**e.as_dict())
-    except ValueError as e:
-        module.fail_json(msg=str(e), changed=False)
-    if result['summary']['failed']:
-        module.fail_json(msg=failure_message(result), **result)
-    module.exit_json(**result)
+        if result['summary']['failed']:
+            result.update(failed=True, msg=failure_message(result))
+        return result
+
+    run_module(module, work, partial=lambda: dict(changed=False))
 
 
 if __name__ == '__main__':

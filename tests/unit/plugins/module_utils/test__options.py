@@ -87,7 +87,7 @@ def test_an_option_is_named_only_by_the_catalogue_its_fragment_and_its_encoding(
         word = re.compile(r'\b%s\b' % option)
         naming = set()
         for directory, _dirs, files in os.walk(os.path.join(COLLECTION, 'plugins')):
-            for name in files:
+            for name in (n for n in files if n.endswith(('.py', '.yml', '.yaml'))):
                 path = os.path.join(directory, name)
                 with open(path, errors='replace') as f:
                     if word.search(f.read()):
