@@ -18,7 +18,7 @@ import hashlib
 import ipaddress
 import re
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._host import InputError
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import InputError
 
 POOL_PREFIX = '10.233'
 FIRST_SUBNET = 1

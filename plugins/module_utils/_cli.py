@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._host import NixfleetError
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
 
 SYSTEMCTL_PROPERTIES = ('Id', 'ActiveState', 'SubState', 'Result', 'MainPID')
 

@@ -18,11 +18,11 @@ __metaclass__ = type
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
     ContainerManager,
-    HostState,
     container_argument_spec,
     public_facts,
     CONTAINER_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import HostState
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 
 # The element options of ``containers``: nixos_container's options, but the binary is per host.

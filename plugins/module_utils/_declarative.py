@@ -17,10 +17,8 @@ import contextlib
 import os
 import re
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
-    conf_from_options,
-    conf_values_error,
-)
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
     binary_finder,
     write_file_atomically,

@@ -24,10 +24,8 @@ import ipaddress
 import json
 import re
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
-    conf_from_options,
-    conf_values_errors,
-)
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_errors
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
     fleet_properties,

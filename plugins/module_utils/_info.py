@@ -13,9 +13,8 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._container imp
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import binary_finder
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
-    read_container,
+    read_containers,
     with_unit_files,
-    with_unit_state,
 )
 
 
@@ -27,11 +26,10 @@ def gather(module):
     runner = Runner(lambda argv, data=None: module.run_command(argv, data=data),
                     systemctl=systemctl or 'systemctl')
     names = [name] if name else layout.list_names()
-    found = [c for c in (read_container(layout, n) for n in names) if c is not None]
-    units = runner.show_units([c['name'] for c in found]) if (found and systemctl) else {}
+    read = read_containers(layout, names, runner.show_units if systemctl else lambda names: {})
     containers = []
-    for container in found:
-        container = with_unit_files(with_unit_state(container, units.get(container['name'])))
+    for container in (read[n] for n in names if read[n] is not None):
+        container = with_unit_files(container)
         if module.params['leader_pid'] and container['running']:
             container['leader_pid'] = _leader_pid(module, which, container['name'])
         containers.append(public_facts(container))

@@ -15,17 +15,13 @@ __metaclass__ = type
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _nft
 from ansible_collections.nixfleet.containers.plugins.module_utils import _iptables
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._nft import NatError
 
 # NixOS networking.nat sets both (facts §7.1); all/forwarding also switches ip_forward.
 FORWARDING_SYSCTLS = {
     4: ('net.ipv4.conf.all.forwarding', 'net.ipv4.conf.default.forwarding'),
     6: ('net.ipv6.conf.all.forwarding', 'net.ipv6.conf.default.forwarding'),
 }
-
-
-class NatError(CliError):
-    """A command failed while reading or changing the host."""
 
 
 class Host(object):

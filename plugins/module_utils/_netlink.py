@@ -24,7 +24,7 @@ import os
 import socket
 import traceback
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._host import NixfleetError
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
 
 PYROUTE2_IMPORT_ERROR = None
 try:

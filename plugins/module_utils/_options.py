@@ -23,9 +23,6 @@ run ``tools/gen-doc-fragment``. Nothing else names it.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
-import re
-import textwrap
 
 # Which module takes an option: nixos_container, the elements of nixos_containers'
 # ``containers``, a fleet spec (the JSON Schema), nixos_container_declarative.
@@ -61,7 +58,8 @@ class Option(object):
 
     def __init__(self, name, type='str', doc=(), modes=SPEC, applies=RUN, elements=None, default=None,
                  choices=None, required=False, suboptions=(), conf_key=None, conf_change=None, nix=None,
-                 change=None, schema=None, network=False, guest_source=False, doc_declarative=None):
+                 change=None, schema=None, network=False, guest_source=False, doc_declarative=None, nspawn_flags=(),
+                 nspawn_mount=None):
         self.name = name
         self.type = type
         self.doc = list(doc)
@@ -73,6 +71,10 @@ class Option(object):
         self.required = required
         self.suboptions = list(suboptions)
         self.conf_key = conf_key
+        # The systemd-nspawn flags in EXTRA_NSPAWN_FLAGS that the option writes (by prefix).
+        self.nspawn_flags = nspawn_flags
+        # For mount flags: their spec is 'source' (SOURCE[:MOUNT_POINT]) or 'mount' (MOUNT_POINT[:OPTIONS]).
+        self.nspawn_mount = nspawn_mount
         self.nix = nix
         self.change = change
         # What a change of the conf KEY means, when it differs from the option's (see system_path).
@@ -283,7 +285,7 @@ OPTIONS = (
            ]),
     # The options below up to extra_flags are nspawn flags in EXTRA_NSPAWN_FLAGS (see _conf).
     Option('bind_mounts', 'list', elements='dict', modes=EVERY, applies=CONF, nix='bindMounts', change=RESTART,
-           suboptions=[
+           nspawn_flags=('--bind-ro=', '--bind='), nspawn_mount='source', suboptions=[
                _sub('mount_point', 'str', 'Path in the container.', required=True),
                _sub('host_path', 'str', 'Path on the host; defaults to O(bind_mounts[].mount_point).'),
                _sub('read_only', 'bool', 'Mount read-only.', default=True),
@@ -299,13 +301,15 @@ OPTIONS = (
                'Paths cannot contain white space (the unit splits the flags on it).',
                'O(bind_mounts[].read_only) is C(isReadOnly).',
            ]),
-    Option('ephemeral', 'bool', modes=EVERY, applies=CONF, nix='ephemeral', change=RESTART, schema=_BOOL, doc=[
+    Option('ephemeral', 'bool', modes=EVERY, applies=CONF, nix='ephemeral', change=RESTART, schema=_BOOL,
+           nspawn_flags=('--ephemeral',), doc=[
         'Run the container on a throw-away copy of its root (C(--ephemeral)).',
     ], doc_declarative=[
         'C(ephemeral). Run the container on a throw-away root under C(/run/nixos-containers).',
         "NixOS puts it on the container's own unit, not in the conf.",
     ]),
-    Option('tmpfs', 'list', elements='str', modes=EVERY, applies=CONF, nix='tmpfs', change=RESTART,
+    Option('tmpfs', 'list', elements='str', modes=EVERY, applies=CONF, nix='tmpfs', change=RESTART, nspawn_flags=('--tmpfs=',),
+           nspawn_mount='mount',
            schema={'type': 'array', 'items': _ABS_PATH}, doc=[
                'Paths in the container mounted as tmpfs (C(--tmpfs=)).',
            ], doc_declarative=[
@@ -320,7 +324,7 @@ OPTIONS = (
         "NixOS puts it on the container's own unit, not in the conf; there it also allows C(/dev/net/tun).",
     ]),
     Option('additional_capabilities', 'list', elements='str', modes=EVERY, applies=CONF, nix='additionalCapabilities',
-           change=RESTART, schema=_STR_LIST, doc=[
+           change=RESTART, nspawn_flags=('--capability=',), schema=_STR_LIST, doc=[
                'Extra capabilities (C(--capability=)), for example C(CAP_SYS_ADMIN).',
            ], doc_declarative=[
                'C(additionalCapabilities), for example C(CAP_SYS_ADMIN).',
@@ -406,87 +410,12 @@ CONF_OPTION_NAMES = _names(o for o in options_of(SINGLE) if o.applies == CONF)
 NETWORK_OPTION_NAMES = _names(o for o in options_of(SINGLE) if o.network)
 # The option each conf key comes from, so messages name what the user wrote.
 OPTION_FOR_KEY = dict((o.conf_key, o.name) for o in OPTIONS if o.conf_key)
+# The option that wrote a flag of EXTRA_NSPAWN_FLAGS, by the flag's prefix (enable_tun adds a capability).
+OPTION_FOR_FLAG = tuple((flag, o.name) for o in OPTIONS for flag in o.nspawn_flags)
+# The mount flags, and how their spec reads (see Option.nspawn_mount).
+MOUNT_FLAGS = tuple((flag, o.nspawn_mount) for o in OPTIONS if o.nspawn_mount for flag in o.nspawn_flags)
 # Conf keys whose change is a new guest system (update, not restart), and those no start reads.
 GUEST_KEYS = tuple(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change == RELOAD)
 NOT_READ_AT_START = frozenset(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change in (RELOAD, NO_RESTART))
 # containers.<name>.X of the declarative options, in the order they are written.
 NIX_NAMES = tuple((o.name, o.nix) for o in options_of(DECLARATIVE) if o.nix)
-
-
-# ---------------------------------------------------------------------------------------
-# The doc fragment (tools/gen-doc-fragment writes it; a unit test compares)
-
-FRAGMENT_PATH = 'plugins/doc_fragments/_container_options.py'
-_WIDTH = 110
-_OPTION_REF = re.compile(r'O\(([a-z_]+)((?:\[\])?[.=][^)]*)?\)')
-
-
-def _quoted_lines(text, width):
-    """TEXT as one YAML double-quoted scalar, folded at spaces into lines of at most WIDTH."""
-    escaped = text.replace('\\', '\\\\').replace('"', '\\"')
-    return textwrap.wrap('"%s"' % escaped, width=width, break_long_words=False, break_on_hyphens=False)
-
-
-def _doc_lines(option, indent, mode, prefix):
-    pad = ' ' * indent
-    out = ['%s%s:' % (pad, option.name)]
-    doc = option.doc_declarative if mode == DECLARATIVE and option.doc_declarative else option.doc
-    out.append('%s  description:' % pad)
-    for paragraph in doc:
-        if prefix:
-            paragraph = _OPTION_REF.sub(lambda m: 'O(%s%s%s)' % (prefix, m.group(1), m.group(2) or ''), paragraph)
-        lines = _quoted_lines(paragraph, _WIDTH - indent - 6)
-        out.append('%s    - %s' % (pad, lines[0]))
-        out.extend('%s      %s' % (pad, line) for line in lines[1:])
-    out.append('%s  type: %s' % (pad, option.type))
-    if option.elements:
-        out.append('%s  elements: %s' % (pad, option.elements))
-    if option.required:
-        out.append('%s  required: true' % pad)
-    if option.choices is not None:
-        out.append('%s  choices: %s' % (pad, json.dumps(option.choices)))
-    if option.default is not None:
-        out.append('%s  default: %s' % (pad, json.dumps(option.default)))
-    if option.suboptions:
-        out.append('%s  suboptions:' % pad)
-        for sub in option.suboptions:
-            out.extend(_doc_lines(sub, indent + 4, mode, prefix))
-    return out
-
-
-def fragment_yaml(mode):
-    """The ``options:`` YAML documenting MODE's options (SET: as suboptions of ``containers``)."""
-    if mode == SET:
-        lines = ['options:', '  containers:', '    suboptions:']
-        for option in options_of(SET):
-            lines += _doc_lines(option, 6, SET, 'containers[].')
-    else:
-        lines = ['options:']
-        for option in options_of(mode):
-            lines += _doc_lines(option, 2, mode, '')
-    return '\n'.join(lines) + '\n'
-
-
-def fragment_source():
-    """The text of FRAGMENT_PATH."""
-    parts = [
-        '# -*- coding: utf-8 -*-',
-        '# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)',
-        '# This doc fragment is PRIVATE to the collection: it may change without notice.',
-        '# GENERATED by tools/gen-doc-fragment from plugins/module_utils/_options.py: do not edit.',
-        '',
-        'from __future__ import absolute_import, division, print_function',
-        '__metaclass__ = type',
-        '',
-        '',
-        'class ModuleDocFragment(object):',
-        '',
-    ]
-    for attribute, mode, what in (('DOCUMENTATION', SINGLE, 'nixos_container'),
-                                  ('SET', SET, "nixos_containers' containers[] elements"),
-                                  ('DECLARATIVE', DECLARATIVE, 'nixos_container_declarative')):
-        parts.append('    # The container options of %s.' % what)
-        parts.append("    %s = r'''" % attribute)
-        parts.append(fragment_yaml(mode) + "'''")
-        parts.append('')
-    return '\n'.join(parts).rstrip('\n') + '\n'

@@ -20,7 +20,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
 # From the option catalogue: conf keys that nothing reads at start (AUTO_START, facts §1.4) or
 # that only feed `update`, and those whose change means a different guest system (update, not
 # restart). Any other key (our NIXFLEET_ bookkeeping aside) is read at start: a restart.
-from ansible_collections.nixfleet.containers.plugins.module_utils._host import InputError
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import InputError
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
     GUEST_KEYS,
     NOT_READ_AT_START,

@@ -120,7 +120,8 @@ containers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._host import NixfleetError, run_module
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 
 
 def main():

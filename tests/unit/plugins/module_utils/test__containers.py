@@ -8,11 +8,8 @@ import os
 
 import pytest
 
-from ansible_collections.nixfleet.containers.plugins.module_utils import _container
-from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
-    HostState,
-    container_argument_spec,
-)
+from ansible_collections.nixfleet.containers.plugins.module_utils import _host
+from ansible_collections.nixfleet.containers.plugins.module_utils._container import container_argument_spec
 from ansible_collections.nixfleet.containers.plugins.module_utils._containers import (
     containers_argument_spec,
     element_argument_spec,
@@ -79,8 +76,8 @@ class FakeModule(object):
 def host(tmp_path, monkeypatch):
     conf_dir = tmp_path / 'etc'
     conf_dir.mkdir()
-    monkeypatch.setattr(_container.Layout, 'detect', classmethod(lambda cls: Layout(str(conf_dir), str(tmp_path))))
-    return HostState(FakeModule()), conf_dir
+    monkeypatch.setattr(_host.Layout, 'detect', classmethod(lambda cls: Layout(str(conf_dir), str(tmp_path))))
+    return _host.HostState(FakeModule()), conf_dir
 
 
 def test_one_allocation_pass_avoids_confs_claims_and_earlier_pairs(host):

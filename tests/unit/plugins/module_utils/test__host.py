@@ -10,12 +10,11 @@ import pytest
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import PoolError
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import InputError, NixfleetError
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
     binary_finder,
     run_module,
     write_file_atomically,
-    InputError,
-    NixfleetError,
     SEARCH_DIRS,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._netlink import NetlinkError

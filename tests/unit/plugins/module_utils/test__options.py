@@ -4,6 +4,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import importlib.machinery
+import importlib.util
 import os
 import re
 
@@ -11,17 +13,38 @@ import yaml
 
 from ansible_collections.nixfleet.containers.plugins.doc_fragments._container_options import ModuleDocFragment
 from ansible_collections.nixfleet.containers.plugins.module_utils import _options
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_from_options, options_from_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
 
 COLLECTION = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
-FRAGMENT = os.path.join(COLLECTION, _options.FRAGMENT_PATH)
+
+
+def load_generator():
+    """tools/gen-doc-fragment (an extension-less script) as a module."""
+    loader = importlib.machinery.SourceFileLoader('gen_doc_fragment', os.path.join(COLLECTION, 'tools', 'gen-doc-fragment'))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+GENERATOR = load_generator()
 
 
 def test_the_committed_fragment_is_what_the_catalogue_generates():
     # Fails after a catalogue change until `tools/gen-doc-fragment` has been run.
-    with open(FRAGMENT) as f:
+    with open(os.path.join(COLLECTION, GENERATOR.FRAGMENT_PATH)) as f:
         committed = f.read()
-    assert committed == _options.fragment_source(), 'run tools/gen-doc-fragment'
+    assert committed == GENERATOR.fragment_source(), 'run tools/gen-doc-fragment'
+    assert GENERATOR.main(['gen-doc-fragment', '--check']) == 0
+
+
+def test_the_check_fails_on_a_stale_fragment(tmp_path, monkeypatch):
+    (tmp_path / 'plugins' / 'doc_fragments').mkdir(parents=True)
+    (tmp_path / GENERATOR.FRAGMENT_PATH).write_text(GENERATOR.fragment_source().replace('Name of the', 'Nom du'))
+    monkeypatch.setattr(GENERATOR, 'REPO', str(tmp_path))
+    assert GENERATOR.main(['gen-doc-fragment', '--check']) == 1
+    assert GENERATOR.main(['gen-doc-fragment']) == 0
+    assert GENERATOR.main(['gen-doc-fragment', '--check']) == 0
+    assert (tmp_path / GENERATOR.FRAGMENT_PATH).read_text() == GENERATOR.fragment_source()
 
 
 def _documented(attribute, mode):
@@ -81,8 +104,8 @@ def test_the_planner_sets():
 
 def test_an_option_is_named_only_by_the_catalogue_its_fragment_and_its_encoding():
     # Adding an option touches the catalogue and its encoding, nothing else (issue 11).
-    owners = set([os.path.join('plugins', 'module_utils', '_options.py'), _options.FRAGMENT_PATH,
-                  os.path.join('plugins', 'module_utils', '_conf.py')])
+    owners = set([os.path.join('plugins', 'module_utils', '_options.py'), GENERATOR.FRAGMENT_PATH,
+                  os.path.join('plugins', 'module_utils', '_conf_options.py')])
     for option in ('enable_tun', 'additional_capabilities', 'ephemeral', 'tmpfs'):
         word = re.compile(r'\b%s\b' % option)
         naming = set()
