@@ -240,20 +240,20 @@ def _rule_errors(containers, host, schema_failed):
                 errors.append(SpecProblem(host, index, name, [index, 'name'], problem))
             elif name in seen:
                 errors.append(SpecProblem(host, index, name, [index, 'name'],
-                                        'the name is declared twice on this host (also containers[%d])'
-                                        % seen[name]))
+                                          'the name is declared twice on this host (also containers[%d])'
+                                          % seen[name]))
             else:
                 seen[name] = index
         guests = [k for k in GUEST_OPTIONS if spec.get(k) is not None]
         if len(guests) > 1 or (guests and guests != ['config'] and spec.get('settings') is not None):
             chosen = guests + (['settings'] if spec.get('settings') is not None else [])
             errors.append(SpecProblem(host, index, name, [index, chosen[1]],
-                                    'mutually exclusive with %s: give one of config (with or without '
-                                    'settings), config_file, flake, system_path' % chosen[0]))
+                                      'mutually exclusive with %s: give one of config (with or without '
+                                      'settings), config_file, flake, system_path' % chosen[0]))
         http = (spec.get('health_check') or {}).get('http') if isinstance(spec.get('health_check'), dict) else None
         if isinstance(http, dict) and ('url' in http) == ('port' in http):
             errors.append(SpecProblem(host, index, name, [index, 'health_check', 'http'],
-                                    'give either url or port (with an optional path)'))
+                                      'give either url or port (with an optional path)'))
         if index not in schema_failed:
             errors += _conf_errors(spec, host, index, name)
     return errors

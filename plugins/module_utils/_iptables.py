@@ -128,7 +128,7 @@ class IptablesBackend(object):
             if rc != 0:
                 if version == 6:
                     continue
-                    raise NatError('iptables -t nat -S failed: %s' % err.strip(), rc=rc, stderr=err)
+                raise NatError('iptables -t nat -S failed: %s' % err.strip(), rc=rc, stderr=err)
             ours = set(self.chains.values())
             lines, jumps, present = [], set(), False
             for line in out.splitlines():

@@ -50,7 +50,9 @@ _STR = {'type': 'string', 'minLength': 1}
 _ABS_PATH = {'type': 'string', 'pattern': '^/'}
 _PORT = {'type': 'integer', 'minimum': 1, 'maximum': 65535}
 _STR_LIST = {'type': 'array', 'items': _STR}
+_ABS_PATH_LIST = {'type': 'array', 'items': _ABS_PATH}
 _BOOL = {'type': 'boolean'}
+_STATES = ('absent', 'present', 'started', 'stopped')
 
 
 class Option(object):
@@ -112,14 +114,12 @@ OPTIONS = (
         'The rules of M(nixfleet.containers.nixos_container): letters, digits and C(-) only, at most 11 '
         'characters; C(_) is refused, as NixOS refuses it. V(default) is taken by the imports file.',
     ]),
-    Option('state', default='started', choices=['absent', 'present', 'started', 'stopped'],
-           schema={'enum': ['absent', 'present', 'started', 'stopped']}, doc=[
-               'V(started) the container exists and runs.',
-               'V(present) the container exists; whether it runs is left as it is (a new container is not '
-               'started).',
-               'V(stopped) the container exists and does not run.',
-               'V(absent) the container is stopped and destroyed (conf, root directory, profile and GC roots).',
-           ]),
+    Option('state', default='started', choices=list(_STATES), schema={'enum': list(_STATES)}, doc=[
+        'V(started) the container exists and runs.',
+        'V(present) the container exists; whether it runs is left as it is (a new container is not started).',
+        'V(stopped) the container exists and does not run.',
+        'V(absent) the container is stopped and destroyed (conf, root directory, profile and GC roots).',
+    ]),
     Option('state', default='present', choices=['absent', 'present'], modes=(DECLARATIVE,), applies=FILE, doc=[
         'V(present) the file exists with this definition and is imported.',
         'V(absent) the file and its import are removed. After the next C(nixos-rebuild switch) NixOS stops the '
@@ -302,15 +302,16 @@ OPTIONS = (
                'O(bind_mounts[].read_only) is C(isReadOnly).',
            ]),
     Option('ephemeral', 'bool', modes=EVERY, applies=CONF, nix='ephemeral', change=RESTART, schema=_BOOL,
-           nspawn_flags=('--ephemeral',), doc=[
-        'Run the container on a throw-away copy of its root (C(--ephemeral)).',
-    ], doc_declarative=[
-        'C(ephemeral). Run the container on a throw-away root under C(/run/nixos-containers).',
-        "NixOS puts it on the container's own unit, not in the conf.",
-    ]),
-    Option('tmpfs', 'list', elements='str', modes=EVERY, applies=CONF, nix='tmpfs', change=RESTART, nspawn_flags=('--tmpfs=',),
-           nspawn_mount='mount',
-           schema={'type': 'array', 'items': _ABS_PATH}, doc=[
+           nspawn_flags=('--ephemeral',),
+           doc=[
+               'Run the container on a throw-away copy of its root (C(--ephemeral)).',
+           ], doc_declarative=[
+               'C(ephemeral). Run the container on a throw-away root under C(/run/nixos-containers).',
+               "NixOS puts it on the container's own unit, not in the conf.",
+           ]),
+    Option('tmpfs', 'list', elements='str', modes=EVERY, applies=CONF, nix='tmpfs', change=RESTART,
+           nspawn_flags=('--tmpfs=',), nspawn_mount='mount', schema=_ABS_PATH_LIST,
+           doc=[
                'Paths in the container mounted as tmpfs (C(--tmpfs=)).',
            ], doc_declarative=[
                'C(tmpfs), paths in the container mounted as tmpfs.',
