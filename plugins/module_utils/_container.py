@@ -34,7 +34,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._options impor
     SINGLE,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import LOCK_PATH
-from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan
+from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan, Plan
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
     dropin_path,
     render_dropin,
@@ -105,12 +105,18 @@ class ContainerManager(object):
             self.prepare()
             return self.apply()
 
-    def prepare(self):
-        """Read, compute the desired state and the plan; nothing changes. Raises ValueError."""
+    def prepare(self, reasons=None):
+        """Read, compute the desired state and the plan; nothing changes. Raises ValueError.
+
+        REASONS, when given, say why in the caller's words (e.g. a removal by exclusive=true).
+        """
         self._validate_name()
         current = self.current = with_unit_files(self.host.current(self.name), self.params['systemd_unit_dir'])
         desired = self.desired = self._desired(current)
-        plan = self.plan = make_plan(current, desired)
+        plan = make_plan(current, desired)
+        if reasons is not None:
+            plan = Plan(plan.action, plan.steps, list(reasons))
+        self.plan = plan
         self.result.update(action=plan.action, reasons=plan.reasons, plan=plan.as_dict(),
                            container=public_facts(current), changed=plan.changes)
         if current:
@@ -385,7 +391,6 @@ class ContainerManager(object):
             conf['NIXFLEET_SYSTEM'] = system
         if desired.get('config_digest'):
             conf['NIXFLEET_CONFIG_SHA256'] = desired['config_digest']
-        desired['conf'] = conf
         self._write_conf(conf)
 
     def _write_conf(self, values):

@@ -124,9 +124,7 @@ class ContainerSet(object):
             host.claim(spec.get('host_address'), spec.get('local_address'))
         for name in self.removals:
             manager = ContainerManager(self.module, default_params(name, state='absent'), host)
-            manager.prepare()
-            manager.plan.reasons = [REMOVAL_REASON]
-            manager.result.update(reasons=manager.plan.reasons, plan=manager.plan.as_dict())
+            manager.prepare(reasons=[REMOVAL_REASON])
             self.managers.append(manager)
         for index, spec in enumerate(self.params['containers']):
             params = dict(spec)
