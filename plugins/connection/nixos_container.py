@@ -25,8 +25,8 @@ description:
     their login shell and without a pty, so stdin is free and pipelining works.
   - Files are copied by streaming them through the host connection into the container's own mount
     namespace (C(cat) run inside the container), never by writing below the container's root
-    directory on the host. A running container has its own mounts (tmpfs on C(/tmp), bind mounts,
-    an ephemeral copy of its root), and its root directory is controlled by the container, so a
+    directory on the host. A running container has its own mounts (a memory file system on C(/tmp),
+    bind mounts, a throw-away copy of its root), and its root directory is controlled by the container, so a
     host-side path could follow a symbolic link planted by the guest to a file of the host.
     Files up to O(stream_limit) bytes go in one round trip on the command's stdin; larger files,
     and every fetch, are staged in a private temporary directory on the host (C(mktemp -d)) and

@@ -25,11 +25,11 @@ from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import CONF_OPTION_NAMES
+
 # The conf options a container's facts carry (nixos_container's options_from_conf): restoring
 # them undoes a change of the host side (addresses, ports, mounts, flags).
-CONF_OPTIONS = ('private_network', 'host_address', 'local_address', 'host_address6', 'local_address6',
-                'local_mac_address', 'host_bridge', 'forward_ports', 'bind_mounts', 'ephemeral', 'tmpfs',
-                'enable_tun', 'additional_capabilities', 'extra_flags', 'private_users', 'auto_start')
+CONF_OPTIONS = CONF_OPTION_NAMES
 MOVED = ('created', 'updated')
 # Internal outcomes: the change failed (apply error) or its gate failed; both get rolled back.
 BROKEN = ('failed', 'unhealthy')

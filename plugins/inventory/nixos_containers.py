@@ -132,7 +132,8 @@ from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.display import Display
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import options_from_conf, parse_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import options_from_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import (
     CONF_SUFFIX,
     LEGACY_CONF_DIR,

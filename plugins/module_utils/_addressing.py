@@ -18,13 +18,15 @@ import hashlib
 import ipaddress
 import re
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import InputError
+
 POOL_PREFIX = '10.233'
 FIRST_SUBNET = 1
 LAST_SUBNET = 254
 ADDRESS_KEYS = ('HOST_ADDRESS', 'LOCAL_ADDRESS')
 
 
-class PoolExhausted(ValueError):
+class PoolExhausted(InputError):
     """No 10.233.N.1/10.233.N.2 pair is free."""
 
 
@@ -143,7 +145,7 @@ def cli_allocate_pair(conf_texts):
 # so a name keeps its block no matter in which order containers come and go; a name that
 # already holds addresses (its conf file, or its entry in the fleet list) keeps those.
 
-class PoolError(ValueError):
+class PoolError(InputError):
     """A pool that cannot be used as given."""
 
 

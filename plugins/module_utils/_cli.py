@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
+
 SYSTEMCTL_PROPERTIES = ('Id', 'ActiveState', 'SubState', 'Result', 'MainPID')
 
 # stderr texts of nixos-container (facts §1.5) and what they mean to an operator.
@@ -44,21 +46,8 @@ _ERROR_TEXTS = (
 )
 
 
-class CliError(Exception):
-    """A command failed; carries what fail_json reports."""
-
-    def __init__(self, msg, cmd=None, rc=None, stdout=None, stderr=None):
-        super(CliError, self).__init__(msg)
-        self.msg = msg
-        self.cmd = cmd
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-
-    def as_dict(self):
-        """What fail_json reports: the message and whatever is known of the command."""
-        fields = dict(msg=self.msg, cmd=self.cmd, rc=self.rc, stdout=self.stdout, stderr=self.stderr)
-        return dict((k, v) for k, v in fields.items() if v is not None)
+class CliError(NixfleetError):
+    """A command failed; carries what fail_json reports (message, argv, exit status, output)."""
 
 
 def explain(stderr):

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read, write, build, check and compare ``<confdir>/NAME.conf`` (facts §2.2, §2.3).
+"""Write, check and compare ``<confdir>/NAME.conf`` (facts §2.2, §2.3).
 
 This module_util is PRIVATE to the collection: it may change without notice.
 
@@ -9,6 +9,8 @@ The file is read twice on a host: by systemd as the unit's ``EnvironmentFile=`` 
 expanded *unquoted* by the unit's start script, so they are word-split and globbed. Hence:
 single-word keys are written bare (the Perl regexes would not see quoted values), and what
 the unit cannot carry (quotes, ``$``, backslashes, whitespace inside a path) is refused.
+
+Reading it is ``_envfile``'s; turning module options into conf values and back, ``_conf_options``'s.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,7 +20,9 @@ import ipaddress
 import re
 import unicodedata
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import ENV_NAME
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import interface_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import MOUNT_FLAGS, OPTION_FOR_FLAG, OPTION_FOR_KEY
 
 # What `nixos-container create` writes, in its order (facts §2.3).
 IMPERATIVE_KEYS = ('PRIVATE_NETWORK', 'HOST_ADDRESS', 'LOCAL_ADDRESS', 'HOST_BRIDGE',
@@ -43,166 +47,18 @@ FLAG_KEYS = ('PRIVATE_NETWORK', 'AUTO_START', 'COPY_RESOLV_CONF')
 PRIVATE_USERS_WORDS = ('no', 'identity', 'pick', 'yes')
 PROTOCOLS = ('tcp', 'udp')
 
-# The module option each key comes from, so messages name what the user wrote.
-OPTION_FOR_KEY = {
-    'PRIVATE_NETWORK': 'private_network',
-    'HOST_ADDRESS': 'host_address',
-    'LOCAL_ADDRESS': 'local_address',
-    'HOST_ADDRESS6': 'host_address6',
-    'LOCAL_ADDRESS6': 'local_address6',
-    'LOCAL_MAC_ADDRESS': 'local_mac_address',
-    'HOST_BRIDGE': 'host_bridge',
-    'HOST_PORT': 'forward_ports',
-    'AUTO_START': 'auto_start',
-    'FLAKE': 'flake',
-    'NIXFLEET_FLAKE_ATTR': 'flake_attr',
-    'SYSTEM_PATH': 'system_path',
-    'COPY_RESOLV_CONF': 'copy_resolv_conf',
-    'NETWORK_NAMESPACE_PATH': 'network_namespace_path',
-    'PRIVATE_USERS': 'private_users',
-    'INTERFACES': 'interfaces',
-    'MACVLANS': 'macvlans',
-    'EXTRA_NSPAWN_FLAGS': 'extra_flags',
-}
-# Which option put a flag into EXTRA_NSPAWN_FLAGS, by the flag's prefix.
-OPTION_FOR_FLAG = (
-    ('--bind-ro=', 'bind_mounts'),
-    ('--bind=', 'bind_mounts'),
-    ('--capability=', 'additional_capabilities'),
-    ('--tmpfs=', 'tmpfs'),
-    ('--ephemeral', 'ephemeral'),
-)
+CAPABILITY_FLAG = '--capability='
 
 # Characters that no value may hold: systemd's EnvironmentFile gives the quotes and the
 # backslash a meaning, the start script would expand '$' and '`' in some places, and a
 # newline would end the line.
 FORBIDDEN_CHARACTERS = '\n\r"\'\\$`\0'
 GLOB_CHARACTERS = '*?['
-_ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*\Z')
 _MAC = re.compile(r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z')
 _PREFIX = re.compile(r'^[0-9]{1,3}\Z')
 _CAPABILITY = re.compile(r'^(CAP_[A-Z0-9_]+|all)\Z')
-_FLAKE_WITH_ATTR = re.compile(r'^(.*)#([^#"]+)\Z')
 _WHITESPACE = ' \t\n\r'
-_DECIMAL = re.compile(r'^[0-9]+\Z')   # str.isdigit() also accepts other scripts' digits
-
-
-# ---------------------------------------------------------------------------------------
-# Reading: systemd's EnvironmentFile= parser (load_env_file), re-expressed as a state machine.
-
-def parse_conf(text):
-    """``{KEY: value}`` in file order; the last assignment of a key wins.
-
-    Follows systemd's EnvironmentFile reading: ``#``/``;`` comment lines, blank lines and
-    lines without ``=`` are ignored; a value may start with single quotes (literal) or
-    double quotes (``\\"``, ``\\\\``, ``\\$``, ``\\``` escapes) and quoted parts join; an
-    unquoted value loses its trailing whitespace; a backslash at a line end continues it.
-    Assignments to names that are not valid variable names are ignored, as systemd does.
-    """
-    reader = _EnvReader()
-    for char in text:
-        reader.feed(char)
-    reader.feed('\n')
-    return reader.values
-
-
-class _EnvReader(object):
-    def __init__(self):
-        self.values = {}
-        self.state = self._pre_key
-        self.key = []
-        self.value = []
-        self.trim_at = None     # where trailing unquoted whitespace starts, if any
-
-    def feed(self, char):
-        self.state(char)
-
-    def _finish(self):
-        key = ''.join(self.key).rstrip(_WHITESPACE)
-        value = self.value[:self.trim_at] if self.trim_at is not None else self.value
-        if _ENV_NAME.match(key):
-            self.values[key] = ''.join(value)
-        self.key, self.value, self.trim_at = [], [], None
-        self.state = self._pre_key
-
-    def _pre_key(self, char):
-        if char in _WHITESPACE:
-            return
-        if char in '#;':
-            self.state = self._comment
-        else:
-            self.key.append(char)
-            self.state = self._key
-
-    def _key(self, char):
-        if char in '\n\r':
-            self.key = []               # a line without '=' is ignored
-            self.state = self._pre_key
-        elif char == '=':
-            self.state = self._pre_value
-        else:
-            self.key.append(char)
-
-    def _pre_value(self, char):
-        if char in '\n\r':
-            self._finish()
-        elif char == "'":
-            self.state = self._single_quoted
-        elif char == '"':
-            self.state = self._double_quoted
-        elif char == '\\':
-            self.state = self._value_escape
-        elif char not in _WHITESPACE:
-            self.value.append(char)
-            self.state = self._value
-
-    def _value(self, char):
-        if char in '\n\r':
-            self._finish()
-        elif char == '\\':
-            self.trim_at = None
-            self.state = self._value_escape
-        else:
-            if char not in _WHITESPACE:
-                self.trim_at = None
-            elif self.trim_at is None:
-                self.trim_at = len(self.value)
-            self.value.append(char)
-
-    def _value_escape(self, char):
-        self.state = self._value
-        if char not in '\n\r':          # backslash-newline continues the line
-            self.value.append(char)
-
-    def _single_quoted(self, char):
-        if char == "'":
-            self.state = self._pre_value
-        else:
-            self.value.append(char)
-
-    def _double_quoted(self, char):
-        if char == '"':
-            self.state = self._pre_value
-        elif char == '\\':
-            self.state = self._double_quoted_escape
-        else:
-            self.value.append(char)
-
-    def _double_quoted_escape(self, char):
-        self.state = self._double_quoted
-        if char in '"\\`$':
-            self.value.append(char)
-        elif char != '\n':
-            self.value.extend(('\\', char))
-
-    def _comment(self, char):
-        if char == '\\':
-            self.state = self._comment_escape
-        elif char in '\n\r':
-            self.state = self._pre_key
-
-    def _comment_escape(self, char):
-        self.state = self._comment
+DECIMAL = re.compile(r'^[0-9]+\Z')   # str.isdigit() also accepts other scripts' digits
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,205 +118,20 @@ def render_conf(values):
 
 
 # ---------------------------------------------------------------------------------------
-# Building from module options
-
-def conf_from_options(opts):
-    """The conf values of an imperative container from the module's options.
-
-    ``opts`` maps option names to values; a missing option or None means "not given".
-    Options: private_network (default True, as ``create``), host_address, local_address,
-    host_address6, local_address6, local_mac_address, host_bridge, forward_ports, bind_mounts,
-    additional_capabilities, enable_tun, tmpfs, ephemeral, extra_flags, private_users,
-    auto_start, flake (``ref`` or ``ref#attr``), flake_attr, system_path, and also
-    interfaces, macvlans, network_namespace_path and copy_resolv_conf (facts P-13: only
-    written when given). The six keys ``create`` always writes are always present.
-    Raises ValueError, naming the option, for input of the wrong shape; check the result
-    with :func:`conf_values_error` for values the unit cannot carry.
-    """
-    private_network = _option_bool(opts, 'private_network', default=True)
-    flake, flake_attr = _flake_and_attr(opts)
-    values = {
-        'PRIVATE_NETWORK': '1' if private_network else '0',
-        'HOST_ADDRESS': _option_text(opts, 'host_address'),
-        'LOCAL_ADDRESS': _option_text(opts, 'local_address'),
-        'HOST_BRIDGE': _option_text(opts, 'host_bridge'),
-        'HOST_PORT': ','.join(_port_specs(opts.get('forward_ports'))),
-        'AUTO_START': '1' if _option_bool(opts, 'auto_start', default=False) else '0',
-    }
-    optional = (
-        ('FLAKE', flake),
-        ('SYSTEM_PATH', _option_text(opts, 'system_path')),
-        ('COPY_RESOLV_CONF', _optional_flag(opts, 'copy_resolv_conf')),
-        ('HOST_ADDRESS6', _option_text(opts, 'host_address6')),
-        ('LOCAL_ADDRESS6', _option_text(opts, 'local_address6')),
-        ('LOCAL_MAC_ADDRESS', _option_text(opts, 'local_mac_address')),
-        ('NETWORK_NAMESPACE_PATH', _option_text(opts, 'network_namespace_path')),
-        ('PRIVATE_USERS', _private_users(opts.get('private_users'))),
-        ('INTERFACES', ' '.join(_option_list(opts, 'interfaces'))),
-        ('MACVLANS', ' '.join(_option_list(opts, 'macvlans'))),
-        ('EXTRA_NSPAWN_FLAGS', ' '.join(_nspawn_flags(opts))),
-        ('NIXFLEET_FLAKE_ATTR', flake_attr),
-    )
-    for key, value in optional:
-        if value:
-            values[key] = value
-    return values
-
-
-def _option_text(opts, name):
-    value = opts.get(name)
-    if value is None:
-        return ''
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError('%s must be a string, got %s' % (name, type(value).__name__))
-    return str(value)
-
-
-def _option_bool(opts, name, default):
-    value = opts.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ValueError('%s must be a boolean, got %r' % (name, value))
-    return value
-
-
-def _optional_flag(opts, name):
-    if opts.get(name) is None:
-        return ''
-    return '1' if _option_bool(opts, name, default=False) else '0'
-
-
-def _option_list(opts, name):
-    value = opts.get(name)
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, '__iter__'):
-        raise ValueError('%s must be a list, got %s' % (name, type(value).__name__))
-    items = list(value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise ValueError('%s: every item must be a non-empty string, got %r' % (name, item))
-        _check_word(name, item)
-    return items
-
+# Characters a value may hold
 
 def _control_characters(value):
     """systemd refuses environment values with control characters (other than tab/newline)."""
     return sorted(set(c for c in value if unicodedata.category(c) == 'Cc'))
 
 
-def _check_word(name, word):
+def check_word(name, word):
     """One word of a word-split list: joined with spaces later, so it must stay one word."""
     bad = sorted(set(word) & set(FORBIDDEN_CHARACTERS + GLOB_CHARACTERS + ' \t\v\f') | set(_control_characters(word)))
     if bad:
         raise ValueError('%s: %r contains %s; the unit splits and expands this value unquoted, '
                          'so whitespace, quotes, "$", "\\" and glob characters are impossible'
                          % (name, word, ', '.join(repr(c) for c in bad)))
-
-
-def _list_of_dicts(value, name):
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, '__iter__'):
-        raise ValueError('%s must be a list of dictionaries, got %s' % (name, type(value).__name__))
-    items = list(value)
-    for item in items:
-        if not isinstance(item, dict):
-            raise ValueError('%s: every item must be a dictionary, got %r' % (name, item))
-    return items
-
-
-def _flake_and_attr(opts):
-    flake = _option_text(opts, 'flake')
-    attr = _option_text(opts, 'flake_attr')
-    match = _FLAKE_WITH_ATTR.match(flake)
-    if match:
-        # Split 'ref#attr' the way the CLI does; the conf's FLAKE never holds the attribute.
-        if attr and attr != match.group(2):
-            raise ValueError('flake %r names the attribute %r but flake_attr is %r: give it once'
-                             % (flake, match.group(2), attr))
-        flake, attr = match.group(1), match.group(2)
-    if attr and not flake:
-        raise ValueError('flake_attr needs flake')
-    return flake, attr
-
-
-def _port_number(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not _DECIMAL.match(str(value)):
-        raise ValueError('forward_ports: %s must be a port number, got %r' % (name, value))
-    return int(value)
-
-
-def _port_specs(forward_ports):
-    """``proto:host:container`` for each forward, as the declarative module writes HOST_PORT."""
-    specs = []
-    for item in _list_of_dicts(forward_ports, 'forward_ports'):
-        protocol = item.get('protocol') or 'tcp'
-        if protocol not in PROTOCOLS:
-            raise ValueError('forward_ports: protocol must be tcp or udp, got %r' % (protocol,))
-        if item.get('host_port') is None:
-            raise ValueError('forward_ports: host_port is required in %r' % (item,))
-        host_port = _port_number(item['host_port'], 'host_port')
-        container_port = item.get('container_port')
-        container_port = host_port if container_port is None else _port_number(container_port, 'container_port')
-        specs.append('%s:%d:%d' % (protocol, host_port, container_port))
-    return specs
-
-
-def _private_users(value):
-    if value is None:
-        return ''
-    if isinstance(value, bool):
-        raise ValueError('private_users must be no, identity, pick or a number, got %r' % value)
-    if isinstance(value, int):
-        if not 0 <= value <= 0xFFFFFFFF:
-            raise ValueError('private_users must be between 0 and 4294967295, got %d' % value)
-        return str(value)
-    if isinstance(value, str):
-        return value
-    raise ValueError('private_users must be no, identity, pick or a number, got %r' % (value,))
-
-
-def _nspawn_flags(opts):
-    """EXTRA_NSPAWN_FLAGS words: what the template unit cannot express itself (facts §5.1).
-
-    Order: bind mounts (as the declarative module), --capability, --tmpfs, --ephemeral,
-    then extra_flags.
-    """
-    flags = [_bind_flag(item) for item in _list_of_dicts(opts.get('bind_mounts'), 'bind_mounts')]
-    capabilities = _option_list(opts, 'additional_capabilities')
-    if _option_bool(opts, 'enable_tun', default=False) and 'CAP_NET_ADMIN' not in capabilities:
-        # The declarative enableTun also sets DeviceAllow=/dev/net/tun rwm on its own unit;
-        # a conf cannot set that for the imperative template, so only the capability is added.
-        capabilities.append('CAP_NET_ADMIN')
-    if capabilities:
-        flags.append('--capability=' + ','.join(capabilities))
-    flags.extend('--tmpfs=' + path for path in _option_list(opts, 'tmpfs'))
-    if _option_bool(opts, 'ephemeral', default=False):
-        flags.append('--ephemeral')
-    flags.extend(_option_list(opts, 'extra_flags'))
-    return flags
-
-
-def _bind_flag(item):
-    mount_point = item.get('mount_point')
-    host_path = item.get('host_path')
-    if host_path is None:
-        host_path = mount_point
-    for name, path in (('mount_point', mount_point), ('host_path', host_path)):
-        if not isinstance(path, str) or not path.startswith('/'):
-            raise ValueError('bind_mounts: %s must be an absolute path, got %r' % (name, path))
-        if ':' in path:
-            # nspawn separates host and container path with ':'.
-            raise ValueError('bind_mounts: %s %r must not contain ":"' % (name, path))
-        _check_word('bind_mounts', path)
-    read_only = item.get('read_only')
-    if read_only is None:
-        read_only = True                # as the declarative isReadOnly default
-    if not isinstance(read_only, bool):
-        raise ValueError('bind_mounts: read_only must be a boolean, got %r' % (read_only,))
-    return '%s=%s:%s' % ('--bind-ro' if read_only else '--bind', host_path, mount_point)
 
 
 # ---------------------------------------------------------------------------------------
@@ -478,7 +149,7 @@ def conf_values_errors(values):
     text = {}       # every value as text, for checks about which keys are set
     clean = {}      # only values made of characters the conf can carry, for format checks
     for key, value in values.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not isinstance(key, str) or not ENV_NAME.match(key):
             errors.append('%r is not a valid conf key' % (key,))
             continue
         try:
@@ -590,7 +261,7 @@ def parse_port_spec(item):
     """``(protocol, host_port, container_port)`` of an nspawn ``[PROTO:]HOST[:CONTAINER]``."""
     parts = item.split(':')
     protocol = parts.pop(0) if parts[0] in PROTOCOLS else 'tcp'
-    if not 1 <= len(parts) <= 2 or not all(_DECIMAL.match(part) for part in parts):
+    if not 1 <= len(parts) <= 2 or not all(DECIMAL.match(part) for part in parts):
         raise ValueError('%r is not [tcp:|udp:]HOST_PORT[:CONTAINER_PORT]' % item)
     numbers = [int(part) for part in parts]
     for number in numbers:
@@ -637,7 +308,7 @@ def _private_users_errors(text):
     value = text.get('PRIVATE_USERS', '')
     if not value or value in PRIVATE_USERS_WORDS:
         return []
-    if _DECIMAL.match(value) and int(value) <= 0xFFFFFFFF:
+    if DECIMAL.match(value) and int(value) <= 0xFFFFFFFF:
         return []
     return ['%s: %r must be no, identity, pick or a UID between 0 and 4294967295'
             % (_label('PRIVATE_USERS'), value)]
@@ -653,23 +324,30 @@ def _nspawn_flag_errors(text):
                 errors.append('%s: mount point %s is given more than once (also in %s)'
                               % (option, mount_point, seen[mount_point]))
             seen.setdefault(mount_point, option)
-        if word.startswith('--capability='):
-            for capability in word[len('--capability='):].split(','):
+        if word.startswith(CAPABILITY_FLAG):
+            for capability in word[len(CAPABILITY_FLAG):].split(','):
                 if not _CAPABILITY.match(capability):
-                    errors.append('additional_capabilities: %r is not a capability name like CAP_NET_ADMIN'
-                                  % capability)
+                    errors.append('%s: %r is not a capability name like CAP_NET_ADMIN'
+                                  % (option_of_flag(CAPABILITY_FLAG), capability))
     return errors
 
 
+def option_of_flag(word):
+    """The option that writes the nspawn flag WORD (by its prefix), or None."""
+    for prefix, option in OPTION_FOR_FLAG:
+        if word.startswith(prefix):
+            return option
+    return None
+
+
 def _mount_of_flag(word):
-    """``(option, mount point)`` of a --bind/--bind-ro/--tmpfs flag, else (None, None)."""
-    for prefix, option in (('--bind=', 'bind_mounts'), ('--bind-ro=', 'bind_mounts'),
-                           ('--tmpfs=', 'tmpfs')):
+    """``(option, mount point)`` of a mount flag (MOUNT_FLAGS), else (None, None)."""
+    for prefix, spec_kind in MOUNT_FLAGS:
         if word.startswith(prefix):
             spec = word[len(prefix):].split(':')
-            if option == 'tmpfs':
-                return option, spec[0]
-            return option, spec[1] if len(spec) > 1 else spec[0]
+            if spec_kind == 'mount':
+                return option_of_flag(word), spec[0]
+            return option_of_flag(word), spec[1] if len(spec) > 1 else spec[0]
     return None, None
 
 
@@ -732,79 +410,3 @@ def conf_differences(current, desired):
             order.append(key)
     return [(key, before.get(key, ''), after.get(key, '')) for key in order
             if before.get(key, '') != after.get(key, '')]
-
-
-# ---------------------------------------------------------------------------------------
-# Reading back into module options (the inverse of conf_from_options)
-
-# The module options a conf file carries.
-CONF_OPTION_NAMES = ('private_network', 'host_address', 'local_address', 'host_address6',
-                     'local_address6', 'local_mac_address', 'host_bridge', 'forward_ports',
-                     'bind_mounts', 'ephemeral', 'tmpfs', 'enable_tun', 'additional_capabilities',
-                     'extra_flags', 'private_users', 'auto_start')
-# Options that only mean something with a private network (facts §2.3: left out otherwise).
-NETWORK_OPTION_NAMES = ('host_address', 'local_address', 'host_address6', 'local_address6',
-                        'local_mac_address', 'host_bridge', 'forward_ports')
-
-
-def options_from_conf(values):
-    """The module options a conf describes, so that conf_from_options gives the conf back.
-
-    Flags in EXTRA_NSPAWN_FLAGS that no option produces (or that carry nspawn mount
-    options) come back as extra_flags; an extra flag that looks exactly like a bind mount
-    comes back as one.
-    """
-    values = dict((k, v) for k, v in values.items())
-    options = dict(
-        private_network=values.get('PRIVATE_NETWORK', '0') == '1',
-        auto_start=values.get('AUTO_START', '0') == '1',
-        forward_ports=[_port_option(spec) for spec in _words(values.get('HOST_PORT', ''), ',')],
-        flake=values.get('FLAKE') or None,
-        flake_attr=values.get('NIXFLEET_FLAKE_ATTR') or None,
-        private_users=values.get('PRIVATE_USERS') or None,
-        system_path=values.get('SYSTEM_PATH') or None,
-        interfaces=_words(values.get('INTERFACES', '')) or None,
-        macvlans=_words(values.get('MACVLANS', '')) or None,
-        network_namespace_path=values.get('NETWORK_NAMESPACE_PATH') or None,
-    )
-    if values.get('COPY_RESOLV_CONF'):
-        options['copy_resolv_conf'] = values['COPY_RESOLV_CONF'] == '1'
-    for key in ('HOST_ADDRESS', 'LOCAL_ADDRESS', 'HOST_ADDRESS6', 'LOCAL_ADDRESS6', 'LOCAL_MAC_ADDRESS',
-                'HOST_BRIDGE'):
-        options[OPTION_FOR_KEY[key]] = values.get(key) or None
-    options.update(_flag_options(_words(values.get('EXTRA_NSPAWN_FLAGS', ''))))
-    return options
-
-
-def _words(text, separator=None):
-    return [w for w in (text.split(separator) if separator else text.split()) if w.strip()]
-
-
-def _port_option(spec):
-    """nspawn's ``[PROTOCOL:]HOSTPORT[:CONTAINERPORT]``."""
-    parts = spec.strip().split(':')
-    protocol = parts.pop(0) if parts and parts[0] in PROTOCOLS else 'tcp'
-    host_port = int(parts[0]) if parts and _DECIMAL.match(parts[0]) else parts[0] if parts else None
-    container_port = parts[1] if len(parts) > 1 else host_port
-    if isinstance(container_port, str) and _DECIMAL.match(container_port):
-        container_port = int(container_port)
-    return dict(protocol=protocol, host_port=host_port, container_port=container_port)
-
-
-def _flag_options(words):
-    options = dict(bind_mounts=[], additional_capabilities=[], tmpfs=[], ephemeral=False, extra_flags=[])
-    for word in words:
-        prefix, sep, rest = word.partition('=')
-        if prefix in ('--bind', '--bind-ro') and sep and rest.count(':') <= 1:
-            host_path, colon, mount_point = rest.partition(':')
-            options['bind_mounts'].append(dict(mount_point=mount_point if colon else host_path,
-                                               host_path=host_path, read_only=prefix == '--bind-ro'))
-        elif prefix == '--capability' and sep:
-            options['additional_capabilities'].extend(c for c in rest.split(',') if c)
-        elif prefix == '--tmpfs' and sep:
-            options['tmpfs'].append(rest)
-        elif word == '--ephemeral':
-            options['ephemeral'] = True
-        else:
-            options['extra_flags'].append(word)
-    return options

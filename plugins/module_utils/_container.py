@@ -8,29 +8,15 @@ This module_util is PRIVATE to the collection: it may change without notice.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import contextlib
-import fcntl
 import hashlib
-import json
 import os
-import re
-import shutil
-import tempfile
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import (
-    allocate_pair,
-    collect_used_ipv4,
-)
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
-    conf_from_options,
-    conf_values_error,
-    options_from_conf,
-    parse_conf,
-    render_conf,
-    CONF_OPTION_NAMES,
-    KNOWN_KEYS,
-    NETWORK_OPTION_NAMES,
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, render_conf, KNOWN_KEYS
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
+    write_file_atomically,
+    FileLock,
+    HostState,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -40,124 +26,34 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     render_configuration_nix,
     render_settings_body,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._paths import LOCK_PATH, Layout
-from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
+    argument_spec,
+    CONF_OPTION_NAMES,
+    GUEST_OPTIONS,
+    NETWORK_OPTION_NAMES,
+    SINGLE,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._paths import LOCK_PATH
+from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan, Plan
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
-    DEFAULT_UNIT_DIR,
     dropin_path,
-    read_container,
+    render_dropin,
+    unit_properties_from_params,
     wants_link_path,
     with_unit_files,
-    with_unit_state,
 )
 
-# Serialises this collection's mutating runs on one host (allocation, create, conf writes).
-# nixos-container create takes LOCK_PATH itself, so we cannot hold that one across create.
-MODULE_LOCK_PATH = '/run/lock/nixfleet-containers'
-SEARCH_DIRS = ['/run/current-system/sw/bin', '/run/wrappers/bin']
 # What a wants-link points to: the template the imperative containers run as (facts §5.1).
 TEMPLATE_UNIT = '/etc/systemd/system/container@.service'
-GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
-CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS, ('settings', 'config_file'), ('settings', 'flake'),
-                                ('settings', 'system_path')]
+# settings adds to config, so it excludes the other guest sources.
+CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS] + [('settings', key) for key in GUEST_OPTIONS if key != 'config']
 
 
 def container_argument_spec():
-    return dict(
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='started', choices=['absent', 'present', 'started', 'stopped']),
-        restart=dict(type='bool', default=False),
-        recreate=dict(type='bool', default=False),
-        rollback=dict(type='bool', default=False),
-        rebuild=dict(type='bool', default=False),
-        config=dict(type='str'),
-        config_file=dict(type='path'),
-        flake=dict(type='str'),
-        system_path=dict(type='path'),
-        settings=dict(type='dict'),
-        nixos_path=dict(type='path'),
-        auto_start=dict(type='bool'),
-        private_network=dict(type='bool', default=True),
-        host_address=dict(type='str'),
-        local_address=dict(type='str'),
-        host_address6=dict(type='str'),
-        local_address6=dict(type='str'),
-        local_mac_address=dict(type='str'),
-        host_bridge=dict(type='str'),
-        forward_ports=dict(type='list', elements='dict', options=dict(
-            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp']),
-            host_port=dict(type='int', required=True),
-            container_port=dict(type='int'),
-        )),
-        bind_mounts=dict(type='list', elements='dict', options=dict(
-            mount_point=dict(type='str', required=True),
-            host_path=dict(type='str'),
-            read_only=dict(type='bool', default=True),
-        )),
-        ephemeral=dict(type='bool'),
-        tmpfs=dict(type='list', elements='str'),
-        enable_tun=dict(type='bool'),
-        additional_capabilities=dict(type='list', elements='str'),
-        extra_flags=dict(type='list', elements='str'),
-        private_users=dict(type='str'),
-        start_timeout=dict(type='int', default=120),
-        nixos_container_bin=dict(type='path'),
-        systemd_unit_dir=dict(type='path', default=DEFAULT_UNIT_DIR),
-        cpu_quota=dict(type='str'),
-        memory_max=dict(type='str'),
-        tasks_max=dict(type='str'),
-        unit_properties=dict(type='dict'),
-    )
-
-
-# Resource-limit options -> systemd.resource-control(5) properties of container@NAME.service.
-LIMIT_OPTIONS = (('cpu_quota', 'CPUQuota', re.compile(r'^[0-9]+(\.[0-9]+)?%$'), 'a percentage like "50%"'),
-                 ('memory_max', 'MemoryMax', re.compile(r'^([0-9]+[KMGT]?|[0-9]+(\.[0-9]+)?%|infinity)$'),
-                  'bytes with an optional K, M, G or T suffix, a percentage, or "infinity"'),
-                 ('tasks_max', 'TasksMax', re.compile(r'^([0-9]+|[0-9]+(\.[0-9]+)?%|infinity)$'),
-                  'a number, a percentage, or "infinity"'))
-PROPERTY_NAME_RE = re.compile(r'^[A-Z][A-Za-z0-9]*$')
-
-
-def unit_properties_from_params(p):
-    """The [Service] properties the options ask for, or None when none of them is given.
-
-    Raises ValueError naming the option for a bad value (before anything changes).
-    """
-    if all(p.get(entry[0]) is None for entry in LIMIT_OPTIONS) and p.get('unit_properties') is None:
-        return None
-    properties = {}
-    for option, key, pattern, what in LIMIT_OPTIONS:
-        value = p.get(option)
-        if value is None:
-            continue
-        value = str(value).strip()
-        if not pattern.match(value):
-            raise ValueError('%s: %r is not %s' % (option, value, what))
-        properties[key] = value
-    for key, value in sorted((p.get('unit_properties') or {}).items()):
-        if not PROPERTY_NAME_RE.match(str(key)):
-            raise ValueError('unit_properties: %r is not a systemd property name (like MemoryHigh)' % (key,))
-        if key in properties:
-            raise ValueError('unit_properties: %s is already set by its own option' % key)
-        if isinstance(value, bool):
-            value = 'yes' if value else 'no'
-        value = str(value)
-        if '\n' in value or '\r' in value or not value.strip():
-            raise ValueError('unit_properties: the value of %s must be one non-empty line' % key)
-        properties[key] = value.strip()
-    return properties
-
-
-def render_dropin(name, properties):
-    """Our drop-in for container@NAME.service ('' when there is nothing to set)."""
-    if not properties:
-        return ''
-    lines = ['# Managed by nixfleet.containers: unit properties of container %s.' % name, '[Service]']
-    order = [entry[1] for entry in LIMIT_OPTIONS if entry[1] in properties]
-    order += sorted(k for k in properties if k not in order)
-    lines += ['%s=%s' % (k, properties[k]) for k in order]
-    return '\n'.join(lines) + '\n'
+    """nixos_container's options: the catalogue's, and the host's binary."""
+    spec = argument_spec(SINGLE)
+    spec['nixos_container_bin'] = dict(type='path')
+    return spec
 
 
 def split_flake(flake):
@@ -166,160 +62,6 @@ def split_flake(flake):
     if sep and attr and '"' not in attr:
         return ref, attr
     return flake, 'container'
-
-
-class FileLock(object):
-    """An exclusive flock on a path, as nixos-container create takes it."""
-
-    def __init__(self, path):
-        self.path = path
-        self.handle = None
-
-    def __enter__(self):
-        self.handle = open(self.path, 'a')
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
-        self.handle = None
-
-
-def write_file_atomically(path, text, mode=0o644):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-class HostState(object):
-    """One host as the managers see it: binaries, layout, containers, used addresses.
-
-    Read once and shared by every container of a run: ``load`` reads the named containers
-    with ONE ``systemctl show``; the IPv4 addresses in use (every conf file and the live
-    links and routes) are read at most once, and each pair handed out in the run is claimed,
-    so containers allocated in one run never collide with each other.
-    """
-
-    def __init__(self, module, nixos_container_bin=None):
-        self.module = module
-        self.layout = Layout.detect()
-        self._paths = {}
-        self.nixos_container = nixos_container_bin or self.bin('nixos-container')
-        self.systemctl = self.bin('systemctl')
-        self.nix_env = self.bin('nix-env', required=False) or 'nix-env'
-        self.scratch_dir = None
-        self._containers = {}
-        self._conf_addresses = None
-        self._live = None
-        self.claimed = set()
-        self._warned = set()
-        self._query = Runner(self.run, systemctl=self.systemctl)
-
-    # plumbing ---------------------------------------------------------------------------
-    def run(self, argv, data=None, cwd=None):
-        return self.module.run_command(argv, data=data, cwd=cwd)
-
-    def bin(self, name, required=True):
-        if name not in self._paths:
-            self._paths[name] = self.module.get_bin_path(name, required=False, opt_dirs=SEARCH_DIRS)
-        path = self._paths[name]
-        if required and not path:
-            raise ValueError(_MISSING_BINARY.get(name, '%s was not found on the host') % name)
-        return path
-
-    def warn_once(self, text):
-        if text not in self._warned:
-            self._warned.add(text)
-            self.module.warn(text)
-
-    def new_runner(self):
-        """A runner of its own (its ``actions`` are one container's), sharing the binaries."""
-        return Runner(self.run, nixos_container=self.nixos_container, systemctl=self.systemctl,
-                      nix_env=self.nix_env, scratch_dir=self.scratch_dir)
-
-    @contextlib.contextmanager
-    def mutating(self):
-        """Outside check mode: hold the collection's host lock and a scratch directory."""
-        if self.module.check_mode:
-            yield self
-            return
-        self.scratch_dir = tempfile.mkdtemp(prefix='nixfleet-')
-        try:
-            with FileLock(MODULE_LOCK_PATH):
-                yield self
-        finally:
-            shutil.rmtree(self.scratch_dir, ignore_errors=True)
-            self.scratch_dir = None
-
-    # containers ---------------------------------------------------------------------------
-    def load(self, names):
-        """Read NAMES' files and their units (ONE systemctl call for all of them)."""
-        found = {}
-        for name in names:
-            found[name] = read_container(self.layout, name)
-        existing = [n for n in names if found[n] is not None]
-        units = self._query.show_units(existing) if existing else {}
-        for name in names:
-            self._containers[name] = (with_unit_state(found[name], units.get(name))
-                                      if found[name] is not None else None)
-
-    def current(self, name):
-        if name not in self._containers:
-            self.load([name])
-        return self._containers[name]
-
-    def refresh(self, name):
-        """Read one container again (after a change)."""
-        self._containers.pop(name, None)
-        return self.current(name)
-
-    # addresses ----------------------------------------------------------------------------
-    def claim(self, *addresses):
-        """Reserve addresses for this run (explicit ones of declared containers, allocated pairs)."""
-        self.claimed |= collect_used_ipv4([dict(HOST_ADDRESS=a) for a in addresses if a])
-
-    def used_ipv4(self, exclude=None):
-        """IPv4 addresses in use: every conf but EXCLUDE's, live links and routes, this run's claims."""
-        if self._conf_addresses is None:
-            self._conf_addresses = {}
-            for name in self.layout.list_names():
-                container = self._containers.get(name)
-                conf = container['conf'] if container else parse_conf(_read(self.layout.conf_path(name)) or '')
-                self._conf_addresses[name] = collect_used_ipv4([conf])
-        if self._live is None:
-            self._live = collect_used_ipv4([], live=self._live_ipv4())
-        used = set(self._live) | self.claimed
-        for name, addresses in self._conf_addresses.items():
-            if name != exclude:
-                used |= addresses
-        return used
-
-    def allocate(self, exclude=None):
-        host, local = allocate_pair(self.used_ipv4(exclude))
-        self.claimed |= set([host, local])
-        return str(host), str(local)
-
-    def _live_ipv4(self):
-        ip = self.bin('ip', required=False)
-        if not ip:
-            return []
-        found = []
-        rc, out, err = self.run([ip, '-j', '-4', 'addr', 'show'])
-        if rc == 0 and out.strip():
-            for link in json.loads(out):
-                found += [a['local'] for a in link.get('addr_info', []) if a.get('local')]
-        rc, out, err = self.run([ip, '-j', '-4', 'route', 'show', 'table', 'all'])
-        if rc == 0 and out.strip():
-            found += [r['dst'] for r in json.loads(out) if r.get('dst', 'default') not in ('default',)]
-        return found
 
 
 class ContainerManager(object):
@@ -363,12 +105,18 @@ class ContainerManager(object):
             self.prepare()
             return self.apply()
 
-    def prepare(self):
-        """Read, compute the desired state and the plan; nothing changes. Raises ValueError."""
+    def prepare(self, reasons=None):
+        """Read, compute the desired state and the plan; nothing changes. Raises ValueError.
+
+        REASONS, when given, say why in the caller's words (e.g. a removal by exclusive=true).
+        """
         self._validate_name()
         current = self.current = with_unit_files(self.host.current(self.name), self.params['systemd_unit_dir'])
         desired = self.desired = self._desired(current)
-        plan = self.plan = make_plan(current, desired)
+        plan = make_plan(current, desired)
+        if reasons is not None:
+            plan = Plan(plan.action, plan.steps, list(reasons))
+        self.plan = plan
         self.result.update(action=plan.action, reasons=plan.reasons, plan=plan.as_dict(),
                            container=public_facts(current), changed=plan.changes)
         if current:
@@ -643,7 +391,6 @@ class ContainerManager(object):
             conf['NIXFLEET_SYSTEM'] = system
         if desired.get('config_digest'):
             conf['NIXFLEET_CONFIG_SHA256'] = desired['config_digest']
-        desired['conf'] = conf
         self._write_conf(conf)
 
     def _write_conf(self, values):
@@ -652,14 +399,6 @@ class ContainerManager(object):
         with FileLock(LOCK_PATH):
             if _read(path) != text:
                 write_file_atomically(path, text)
-
-
-_MISSING_BINARY = {
-    'nixos-container': '%s was not found on the host. On NixOS 25.11 and newer it is only installed '
-                       'with boot.enableContainers = true; set it in the host configuration '
-                       '(or give nixos_container_bin)',
-    'systemctl': '%s was not found on the host: is this a systemd (NixOS) host?',
-}
 
 
 def _read(path):

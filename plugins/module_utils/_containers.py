@@ -18,11 +18,11 @@ __metaclass__ = type
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
     ContainerManager,
-    HostState,
     container_argument_spec,
     public_facts,
     CONTAINER_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import HostState
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 
 # The element options of ``containers``: nixos_container's options, but the binary is per host.
@@ -124,9 +124,7 @@ class ContainerSet(object):
             host.claim(spec.get('host_address'), spec.get('local_address'))
         for name in self.removals:
             manager = ContainerManager(self.module, default_params(name, state='absent'), host)
-            manager.prepare()
-            manager.plan.reasons = [REMOVAL_REASON]
-            manager.result.update(reasons=manager.plan.reasons, plan=manager.plan.as_dict())
+            manager.prepare(reasons=[REMOVAL_REASON])
             self.managers.append(manager)
         for index, spec in enumerate(self.params['containers']):
             params = dict(spec)

@@ -17,17 +17,13 @@ import contextlib
 import os
 import re
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
-    conf_from_options,
-    conf_values_error,
-    CONF_OPTION_NAMES,
-)
-from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
-    container_argument_spec,
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
+    binary_finder,
+    write_file_atomically,
     FileLock,
     MODULE_LOCK_PATH,
-    SEARCH_DIRS,
-    write_file_atomically,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -39,9 +35,16 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     render_settings_body,
     to_nix,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
+    argument_spec,
+    options_of,
+    CONF_OPTION_NAMES,
+    DECLARATIVE,
+    NIX_NAMES,
+    SINGLE,
+)
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
 
-DEFAULT_DIRECTORY = '/etc/nixos/containers'
 # A directory import loads default.nix, so configuration.nix imports the directory itself.
 IMPORTS_FILE = 'default.nix'
 MANAGED_MARK = '# Managed by nixfleet.containers.nixos_container_declarative'
@@ -49,43 +52,15 @@ GUEST_ARGS = '{ config, lib, pkgs, ... }:'
 INDENT = 4  # the container's attributes sit inside `{` and `containers.NAME = {`
 
 # Module option -> option of containers.<name> (facts §6.1), in the order they are written.
-NIX_OPTIONS = (
-    ('auto_start', 'autoStart'),
-    ('restart_if_changed', 'restartIfChanged'),
-    ('private_network', 'privateNetwork'),
-    ('host_bridge', 'hostBridge'),
-    ('host_address', 'hostAddress'),
-    ('local_address', 'localAddress'),
-    ('host_address6', 'hostAddress6'),
-    ('local_address6', 'localAddress6'),
-    ('local_mac_address', 'localMacAddress'),
-    ('forward_ports', 'forwardPorts'),
-    ('bind_mounts', 'bindMounts'),
-    ('ephemeral', 'ephemeral'),
-    ('tmpfs', 'tmpfs'),
-    ('enable_tun', 'enableTun'),
-    ('additional_capabilities', 'additionalCapabilities'),
-    ('extra_flags', 'extraFlags'),
-    ('private_users', 'privateUsers'),
-)
+NIX_OPTIONS = NIX_NAMES
 # The options shared with nixos_container, with its exact argument spec.
-SHARED_OPTIONS = ('name', 'config', 'config_file', 'settings', 'auto_start', 'private_network',
-                  'host_address', 'local_address', 'host_address6', 'local_address6', 'local_mac_address',
-                  'host_bridge', 'forward_ports', 'bind_mounts', 'ephemeral', 'tmpfs', 'enable_tun',
-                  'additional_capabilities', 'extra_flags', 'private_users')
+SHARED_OPTIONS = tuple(o.name for o in options_of(DECLARATIVE) if SINGLE in o.modes)
 MUTUALLY_EXCLUSIVE = [('config_file', 'config'), ('config_file', 'settings')]
 _FILE_NAME = re.compile(r'^([A-Za-z0-9-]+)\.nix\Z')
 
 
 def declarative_argument_spec():
-    shared = container_argument_spec()
-    spec = dict((key, shared[key]) for key in SHARED_OPTIONS)
-    spec.update(
-        state=dict(type='str', default='present', choices=['absent', 'present']),
-        directory=dict(type='path', default=DEFAULT_DIRECTORY),
-        restart_if_changed=dict(type='bool'),
-    )
-    return spec
+    return argument_spec(DECLARATIVE)
 
 
 # ---------------------------------------------------------------------------------------
@@ -330,7 +305,7 @@ class DeclarativeManager(object):
                              'or choose another name' % (self.name, conf))
 
     def _check_nix(self, text):
-        nix_instantiate = self.module.get_bin_path('nix-instantiate', required=False, opt_dirs=SEARCH_DIRS)
+        nix_instantiate = binary_finder(self.module)('nix-instantiate')
         if not nix_instantiate:
             self.module.warn('nix-instantiate was not found on the host: the Nix syntax was not checked')
             return

@@ -24,23 +24,22 @@ import ipaddress
 import json
 import re
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
-    conf_from_options,
-    conf_values_errors,
-)
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_errors
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
+    fleet_properties,
+    GUEST_OPTIONS,
+)
 
 SCHEMA_ID = 'https://nixfleet.invalid/schemas/fleet.schema.json'
-GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
 # Fields of a spec that belong to the rollout, not to the nixos_containers module.
 ROLLOUT_FIELDS = ('health_check', 'service_group', 'tags')
 HEALTH_FROM = ('controller', 'host')
 
 _PORT = {'type': 'integer', 'minimum': 1, 'maximum': 65535}
 _STR = {'type': 'string', 'minLength': 1}
-_ABS_PATH = {'type': 'string', 'pattern': '^/'}
 _SECONDS = {'type': 'number', 'exclusiveMinimum': 0}
-_STR_LIST = {'type': 'array', 'items': _STR}
 
 _HTTP_CHECK = {
     'type': 'object',
@@ -77,56 +76,18 @@ _HEALTH_CHECK = {
     },
 }
 
+# The container options come from the option catalogue (_options), the rollout's fields from here.
+_CONTAINER_PROPERTIES = fleet_properties()
+_CONTAINER_PROPERTIES.update({
+    'health_check': _HEALTH_CHECK,
+    'service_group': _STR,
+    'tags': {'type': 'array', 'items': _STR},
+})
 _CONTAINER = {
     'type': 'object',
     'additionalProperties': False,
     'required': ['name'],
-    'properties': {
-        'name': {'type': 'string'},
-        'state': {'enum': ['absent', 'present', 'started', 'stopped']},
-        # the guest system
-        'config': {'type': 'string'},
-        'config_file': _ABS_PATH,
-        'flake': _STR,
-        'system_path': _ABS_PATH,
-        'settings': {'type': 'object'},
-        'nixos_path': _ABS_PATH,
-        'rebuild': {'type': 'boolean'},
-        # the host side and the network
-        'auto_start': {'type': 'boolean'},
-        'private_network': {'type': 'boolean'},
-        'host_address': _STR,
-        'local_address': _STR,
-        'host_address6': _STR,
-        'local_address6': _STR,
-        'local_mac_address': _STR,
-        'host_bridge': _STR,
-        'forward_ports': {'type': 'array', 'items': {
-            'type': 'object', 'additionalProperties': False, 'required': ['host_port'],
-            'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'host_port': _PORT, 'container_port': _PORT},
-        }},
-        'bind_mounts': {'type': 'array', 'items': {
-            'type': 'object', 'additionalProperties': False, 'required': ['mount_point'],
-            'properties': {'mount_point': _ABS_PATH, 'host_path': _ABS_PATH, 'read_only': {'type': 'boolean'}},
-        }},
-        'ephemeral': {'type': 'boolean'},
-        'tmpfs': {'type': 'array', 'items': _ABS_PATH},
-        'enable_tun': {'type': 'boolean'},
-        'additional_capabilities': _STR_LIST,
-        'extra_flags': _STR_LIST,
-        'private_users': _STR,
-        'start_timeout': {'type': 'integer', 'minimum': 1},
-        # boot wiring and unit properties (resource limits)
-        'systemd_unit_dir': _ABS_PATH,
-        'cpu_quota': _STR,
-        'memory_max': {'type': ['string', 'integer']},
-        'tasks_max': {'type': ['string', 'integer']},
-        'unit_properties': {'type': 'object'},
-        # the rollout
-        'health_check': _HEALTH_CHECK,
-        'service_group': _STR,
-        'tags': _STR_LIST,
-    },
+    'properties': _CONTAINER_PROPERTIES,
     'dependentRequired': {'host_address': ['local_address'], 'local_address': ['host_address']},
 }
 
@@ -147,7 +108,7 @@ def schema_json():
     return json.dumps(FLEET_SCHEMA, indent=2, sort_keys=True) + '\n'
 
 
-class SpecError(object):
+class SpecProblem(object):
     """One problem: the host, the container (index and name) and the field path."""
 
     def __init__(self, host, index, container, path, message):
@@ -175,7 +136,7 @@ class SpecError(object):
 
 
 def validate_containers(containers, host=None):
-    """Every problem of one host's container list, as SpecError objects (empty when valid).
+    """Every problem of one host's container list, as SpecProblem objects (empty when valid).
 
     Raises ImportError when jsonschema is missing (the caller says how to install it).
     """
@@ -195,7 +156,7 @@ def validate_containers(containers, host=None):
 
 
 def fleet_address_errors(specs):
-    """Explicit addresses given twice in the fleet, as SpecError objects.
+    """Explicit addresses given twice in the fleet, as SpecProblem objects.
 
     SPECS: {host: container list}, in the order to report (the first use of an address is
     kept, every later one is an error naming the first). A local address belongs to one
@@ -220,7 +181,7 @@ def fleet_address_errors(specs):
                 if seen is use or (seen[0] == host and 'local' not in seen[3] + field):
                     continue
                 where = 'this host' if seen[0] == host else 'host %s' % seen[0]
-                errors.append(SpecError(host, index, spec.get('name'), [index, field], (
+                errors.append(SpecProblem(host, index, spec.get('name'), [index, field], (
                     '%s is also the %s of container %s on %s (containers[%d]): explicit addresses must be unique '
                     'across the fleet (leave host_address and local_address out to get a pair allocated on '
                     'each host)') % (address, seen[3], seen[2], where, seen[1])))
@@ -247,7 +208,7 @@ def _error(host, containers, path, message):
     if index is not None and isinstance(containers, list) and isinstance(containers[index], dict):
         value = containers[index].get('name')
         name = value if isinstance(value, str) else None
-    return SpecError(host, index, name, path, message)
+    return SpecProblem(host, index, name, path, message)
 
 
 def _message(error):
@@ -276,23 +237,23 @@ def _rule_errors(containers, host, schema_failed):
         if isinstance(name, str):
             problem = container_name_error(name)
             if problem:
-                errors.append(SpecError(host, index, name, [index, 'name'], problem))
+                errors.append(SpecProblem(host, index, name, [index, 'name'], problem))
             elif name in seen:
-                errors.append(SpecError(host, index, name, [index, 'name'],
-                                        'the name is declared twice on this host (also containers[%d])'
-                                        % seen[name]))
+                errors.append(SpecProblem(host, index, name, [index, 'name'],
+                                          'the name is declared twice on this host (also containers[%d])'
+                                          % seen[name]))
             else:
                 seen[name] = index
         guests = [k for k in GUEST_OPTIONS if spec.get(k) is not None]
         if len(guests) > 1 or (guests and guests != ['config'] and spec.get('settings') is not None):
             chosen = guests + (['settings'] if spec.get('settings') is not None else [])
-            errors.append(SpecError(host, index, name, [index, chosen[1]],
-                                    'mutually exclusive with %s: give one of config (with or without '
-                                    'settings), config_file, flake, system_path' % chosen[0]))
+            errors.append(SpecProblem(host, index, name, [index, chosen[1]],
+                                      'mutually exclusive with %s: give one of config (with or without '
+                                      'settings), config_file, flake, system_path' % chosen[0]))
         http = (spec.get('health_check') or {}).get('http') if isinstance(spec.get('health_check'), dict) else None
         if isinstance(http, dict) and ('url' in http) == ('port' in http):
-            errors.append(SpecError(host, index, name, [index, 'health_check', 'http'],
-                                    'give either url or port (with an optional path)'))
+            errors.append(SpecProblem(host, index, name, [index, 'health_check', 'http'],
+                                      'give either url or port (with an optional path)'))
         if index not in schema_failed:
             errors += _conf_errors(spec, host, index, name)
     return errors
@@ -303,8 +264,8 @@ def _conf_errors(spec, host, index, name):
     try:
         values = conf_from_options(module_options(spec))
     except ValueError as e:
-        return [SpecError(host, index, name, [index] + _field_of(str(e)), _after_field(str(e)))]
-    return [SpecError(host, index, name, [index] + _field_of(problem), _after_field(problem))
+        return [SpecProblem(host, index, name, [index] + _field_of(str(e)), _after_field(str(e)))]
+    return [SpecProblem(host, index, name, [index] + _field_of(problem), _after_field(problem))
             for problem in conf_values_errors(values)]
 
 

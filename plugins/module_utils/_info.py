@@ -9,29 +9,29 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
-from ansible_collections.nixfleet.containers.plugins.module_utils._container import SEARCH_DIRS, public_facts
+from ansible_collections.nixfleet.containers.plugins.module_utils._container import public_facts
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import binary_finder
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
-    read_container,
+    read_containers,
     with_unit_files,
-    with_unit_state,
 )
 
 
 def gather(module):
     name = module.params['name']
     layout = Layout.detect()
-    systemctl = module.get_bin_path('systemctl', required=False, opt_dirs=SEARCH_DIRS)
+    which = binary_finder(module)
+    systemctl = which('systemctl')
     runner = Runner(lambda argv, data=None: module.run_command(argv, data=data),
                     systemctl=systemctl or 'systemctl')
     names = [name] if name else layout.list_names()
-    found = [c for c in (read_container(layout, n) for n in names) if c is not None]
-    units = runner.show_units([c['name'] for c in found]) if (found and systemctl) else {}
+    read = read_containers(layout, names, runner.show_units if systemctl else lambda names: {})
     containers = []
-    for container in found:
-        container = with_unit_files(with_unit_state(container, units.get(container['name'])))
+    for container in (read[n] for n in names if read[n] is not None):
+        container = with_unit_files(container)
         if module.params['leader_pid'] and container['running']:
-            container['leader_pid'] = _leader_pid(module, container['name'])
+            container['leader_pid'] = _leader_pid(module, which, container['name'])
         containers.append(public_facts(container))
     result = dict(containers=containers)
     if name:
@@ -40,8 +40,8 @@ def gather(module):
     return result
 
 
-def _leader_pid(module, name):
-    machinectl = module.get_bin_path('machinectl', required=False, opt_dirs=SEARCH_DIRS)
+def _leader_pid(module, which, name):
+    machinectl = which('machinectl')
     if not machinectl:
         return None
     rc, out, err = module.run_command([machinectl, 'show', name, '-p', 'Leader', '--value'])

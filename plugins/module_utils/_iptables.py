@@ -18,6 +18,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _nft
+from ansible_collections.nixfleet.containers.plugins.module_utils._nft import NatError
 
 TOOLS = {4: 'iptables', 6: 'ip6tables'}
 HOOKS = (('PRE', 'PREROUTING'), ('POST', 'POSTROUTING'), ('OUT', 'OUTPUT'))
@@ -112,12 +113,10 @@ class IptablesBackend(object):
             if path and restore:
                 self.tools[version] = (path, restore)
         if 4 not in self.tools:
-            from ansible_collections.nixfleet.containers.plugins.module_utils._nat import NatError
             raise NatError('backend iptables: iptables and iptables-restore were not found on the host')
 
     def _tool(self, version):
         if version not in self.tools:
-            from ansible_collections.nixfleet.containers.plugins.module_utils._nat import NatError
             raise NatError('backend iptables: %s was not found on the host' % TOOLS[version])
         return self.tools[version][0]
 
@@ -129,7 +128,6 @@ class IptablesBackend(object):
             if rc != 0:
                 if version == 6:
                     continue
-                from ansible_collections.nixfleet.containers.plugins.module_utils._nat import NatError
                 raise NatError('iptables -t nat -S failed: %s' % err.strip(), rc=rc, stderr=err)
             ours = set(self.chains.values())
             lines, jumps, present = [], set(), False

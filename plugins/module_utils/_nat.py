@@ -13,21 +13,15 @@ differ (a second run neither reloads rules nor writes sysctls). Commands go thro
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
-
 from ansible_collections.nixfleet.containers.plugins.module_utils import _nft
 from ansible_collections.nixfleet.containers.plugins.module_utils import _iptables
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._nft import NatError
 
 # NixOS networking.nat sets both (facts §7.1); all/forwarding also switches ip_forward.
 FORWARDING_SYSCTLS = {
     4: ('net.ipv4.conf.all.forwarding', 'net.ipv4.conf.default.forwarding'),
     6: ('net.ipv6.conf.all.forwarding', 'net.ipv6.conf.default.forwarding'),
 }
-
-
-class NatError(CliError):
-    """A command failed while reading or changing the host."""
 
 
 class Host(object):
@@ -201,12 +195,3 @@ class NftBackend(object):
 
     def text(self, tables):
         return _nft.ruleset_text(tables, self.table)
-
-
-def which_on_path(module):
-    """A ``which(name)`` over the module's get_bin_path, NixOS's system profile included."""
-    extra = ['/run/current-system/sw/bin', '/usr/sbin', '/sbin']
-
-    def which(name):
-        return module.get_bin_path(name, required=False, opt_dirs=[d for d in extra if os.path.isdir(d)])
-    return which

@@ -24,6 +24,8 @@ import os
 import socket
 import traceback
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
+
 PYROUTE2_IMPORT_ERROR = None
 try:
     from pyroute2 import IPRoute, NetNS
@@ -47,7 +49,7 @@ def _unpadded(value):
     return text
 
 
-class NetlinkError(Exception):
+class NetlinkError(NixfleetError):
     """A netlink operation failed; the message says which."""
 
 

@@ -13,11 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
-import os
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _addressing
 from ansible_collections.nixfleet.containers.plugins.module_utils import _netlink
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import parse_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import (
     container_name_error,
     host_interface_name,
@@ -428,7 +427,3 @@ class _LinkHandle(object):
 
     def del_route(self, network):
         self.nl.del_route(self._current(), network)
-
-
-def netns_exists(name):
-    return os.path.exists(os.path.join(_netlink.NETNS_DIR, name))

@@ -27,6 +27,8 @@ import ipaddress
 import json
 import re
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import InputError
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import interface_name_error
 
 DEFAULT_TABLE = 'nixfleet_nat'
@@ -38,8 +40,12 @@ _TABLE_NAME = re.compile(r'^[a-zA-Z][a-zA-Z0-9_-]{0,63}\Z')
 _PORT_RANGE = re.compile(r'^\s*([0-9]+)\s*(?:[-:]\s*([0-9]+)\s*)?\Z')
 
 
-class NatSpecError(ValueError):
+class NatSpecError(InputError):
     """Bad NAT input; the message names the parameter."""
+
+
+class NatError(CliError):
+    """A command failed while reading or changing the host."""
 
 
 # ---- validation / normalisation -----------------------------------------------------------

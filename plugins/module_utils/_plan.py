@@ -13,17 +13,21 @@ nspawn flags) is only read when the unit starts, so it needs a stop and a start.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import normalise_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
+    normalise_conf,
+    NIXFLEET_PREFIX as META_PREFIX,
+)
+# From the option catalogue: conf keys that nothing reads at start (AUTO_START, facts §1.4) or
+# that only feed `update`, and those whose change means a different guest system (update, not
+# restart). Any other key (our NIXFLEET_ bookkeeping aside) is read at start: a restart.
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import InputError
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
+    GUEST_KEYS,
+    NOT_READ_AT_START,
+)
 
-# Our own conf keys: bookkeeping the unit ignores, never a reason to restart.
-META_PREFIX = 'NIXFLEET_'
-# Conf keys that nothing reads at start (AUTO_START, facts §1.4) or that only feed `update`.
-NOT_READ_AT_START = frozenset(['AUTO_START', 'FLAKE'])
-# Keys whose change means a different guest system (handled by update, not by restart).
-GUEST_KEYS = ('FLAKE', 'NIXFLEET_FLAKE_ATTR')
 
-
-class PlanError(ValueError):
+class PlanError(InputError):
     """The request cannot be carried out (e.g. it would modify a declarative container)."""
 
 

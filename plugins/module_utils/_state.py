@@ -12,9 +12,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import parse_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import extract_extra_config
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import DEFAULT_UNIT_DIR
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import (
     current_generation,
     generation_links,
@@ -89,13 +91,25 @@ def with_unit_state(container, unit):
     return container
 
 
+def read_containers(layout, names, show_units):
+    """The one read of a host's containers: ``{name: container or None}`` for NAMES.
+
+    Their files, and the state of their units with ONE ``show_units(existing names)`` call
+    (``_cli.Runner.show_units``: one ``systemctl show`` for all of them).
+    """
+    found = dict((name, read_container(layout, name)) for name in names)
+    existing = [name for name in names if found[name] is not None]
+    units = show_units(existing) if existing else {}
+    return dict((name, with_unit_state(found[name], units.get(name)) if found[name] is not None else None)
+                for name in names)
+
+
 # Boot wiring and unit drop-ins (facts §5.1, §9; pitfall P-14). The imperative containers share
 # the template container@.service, which has no wantedBy: a container starts at boot only when
 # machines.target wants container@NAME.service, i.e. a link in a unit directory's
 # machines.target.wants/ (as systemctl enable and extra-container make it). On NixOS
 # /etc/systemd/system is the read-only /etc/static tree, so the collection writes into a mutable
-# unit directory the host lists in boot.extraSystemdUnitPaths (default below, as extra-container).
-DEFAULT_UNIT_DIR = '/etc/systemd-mutable/system'
+# unit directory the host lists in boot.extraSystemdUnitPaths (DEFAULT_UNIT_DIR, as extra-container).
 # Where a wants-link may be (info reads them all; declarative autoStart links are in /etc/systemd/system).
 KNOWN_UNIT_DIRS = ('/etc/systemd/system.control', '/etc/systemd/system', DEFAULT_UNIT_DIR, '/run/systemd/system')
 DROPIN_NAME = '50-nixfleet.conf'
@@ -149,3 +163,53 @@ def parse_dropin(text):
             key, value = line.split('=', 1)
             found[key.strip()] = value.strip()
     return found
+
+
+# Resource-limit options -> systemd.resource-control(5) properties of container@NAME.service.
+LIMIT_OPTIONS = (('cpu_quota', 'CPUQuota', re.compile(r'^[0-9]+(\.[0-9]+)?%$'), 'a percentage like "50%"'),
+                 ('memory_max', 'MemoryMax', re.compile(r'^([0-9]+[KMGT]?|[0-9]+(\.[0-9]+)?%|infinity)$'),
+                  'bytes with an optional K, M, G or T suffix, a percentage, or "infinity"'),
+                 ('tasks_max', 'TasksMax', re.compile(r'^([0-9]+|[0-9]+(\.[0-9]+)?%|infinity)$'),
+                  'a number, a percentage, or "infinity"'))
+PROPERTY_NAME_RE = re.compile(r'^[A-Z][A-Za-z0-9]*$')
+
+
+def unit_properties_from_params(p):
+    """The [Service] properties the options ask for, or None when none of them is given.
+
+    Raises ValueError naming the option for a bad value (before anything changes).
+    """
+    if all(p.get(entry[0]) is None for entry in LIMIT_OPTIONS) and p.get('unit_properties') is None:
+        return None
+    properties = {}
+    for option, key, pattern, what in LIMIT_OPTIONS:
+        value = p.get(option)
+        if value is None:
+            continue
+        value = str(value).strip()
+        if not pattern.match(value):
+            raise ValueError('%s: %r is not %s' % (option, value, what))
+        properties[key] = value
+    for key, value in sorted((p.get('unit_properties') or {}).items()):
+        if not PROPERTY_NAME_RE.match(str(key)):
+            raise ValueError('unit_properties: %r is not a systemd property name (like MemoryHigh)' % (key,))
+        if key in properties:
+            raise ValueError('unit_properties: %s is already set by its own option' % key)
+        if isinstance(value, bool):
+            value = 'yes' if value else 'no'
+        value = str(value)
+        if '\n' in value or '\r' in value or not value.strip():
+            raise ValueError('unit_properties: the value of %s must be one non-empty line' % key)
+        properties[key] = value.strip()
+    return properties
+
+
+def render_dropin(name, properties):
+    """Our drop-in for container@NAME.service ('' when there is nothing to set)."""
+    if not properties:
+        return ''
+    lines = ['# Managed by nixfleet.containers: unit properties of container %s.' % name, '[Service]']
+    order = [entry[1] for entry in LIMIT_OPTIONS if entry[1] in properties]
+    order += sorted(k for k in properties if k not in order)
+    lines += ['%s=%s' % (k, properties[k]) for k in order]
+    return '\n'.join(lines) + '\n'

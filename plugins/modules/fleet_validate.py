@@ -120,6 +120,9 @@ containers:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
+
 
 def main():
     module = AnsibleModule(
@@ -131,7 +134,11 @@ def main():
         mutually_exclusive=[('containers', 'hosts')],
         supports_check_mode=True,
     )
-    module.fail_json(msg='nixfleet.containers.fleet_validate runs on the controller through its action plugin')
+
+    def refuse():
+        raise NixfleetError('nixfleet.containers.fleet_validate runs on the controller through its action plugin')
+
+    run_module(module, refuse)
 
 
 if __name__ == '__main__':

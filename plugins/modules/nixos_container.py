@@ -32,6 +32,7 @@ author:
 extends_documentation_fragment:
   - nixfleet.containers._attributes
   - nixfleet.containers._nixos
+  - nixfleet.containers._container_options
 attributes:
   check_mode:
     support: full
@@ -43,223 +44,6 @@ attributes:
     support: partial
     details:
       - O(restart=true), O(recreate=true) and O(rollback=true) act on every run.
-options:
-  name:
-    description:
-      - Name of the container.
-      - "Letters, digits and C(-) only, at most 11 characters: the host side of the container's
-        network is the interface C(ve-NAME), which must fit the kernel's 15-byte interface names.
-        C(_) is refused because systemd-machined and declarative NixOS containers refuse it."
-    type: str
-    required: true
-  state:
-    description:
-      - V(started) the container exists and runs.
-      - V(present) the container exists; whether it runs is left as it is (a new container is not started).
-      - V(stopped) the container exists and does not run.
-      - V(absent) the container is stopped and destroyed (conf, root directory, profile and GC roots).
-    type: str
-    choices: [absent, present, started, stopped]
-    default: started
-  restart:
-    description:
-      - Stop and start the container even when nothing changed. Only with O(state=started).
-    type: bool
-    default: false
-  recreate:
-    description:
-      - Destroy and create the container again, even when nothing changed. Its root directory is lost.
-      - Its addresses are kept, because the module passes them explicitly.
-    type: bool
-    default: false
-  rollback:
-    description:
-      - Switch the container's profile to the previous generation and activate it (reload when
-        running, or stop and start when the conf file changes too).
-      - The next run without O(rollback) applies the declared configuration again.
-    type: bool
-    default: false
-  rebuild:
-    description:
-      - Rebuild the guest system even when the configuration text did not change (for example when
-        a flake's inputs or an imported file changed). The result reports C(changed) only when the
-        build gave a different system.
-    type: bool
-    default: false
-  config:
-    description:
-      - The body of the guest's NixOS module, as C(nixos-container --config) takes it, for example
-        C(services.nginx.enable = true;).
-      - Mutually exclusive with O(config_file), O(flake) and O(system_path).
-    type: str
-  config_file:
-    description:
-      - Absolute path of a NixOS module on the host, imported by the guest configuration (C(--config-file)).
-      - The file's content is fingerprinted, so a changed file rebuilds the guest.
-    type: path
-  flake:
-    description:
-      - A flake reference with an optional attribute, C(REF#ATTR); the system is
-        C(REF#nixosConfigurations.ATTR) (ATTR defaults to C(container)).
-      - Unlike C(nixos-container update), which forgets the attribute, the module remembers it in the conf file.
-    type: str
-  system_path:
-    description:
-      - A prebuilt system closure in the Nix store (C(--system-path)). A new path is set in the
-        container's profile with C(nix-env --set) and activated.
-    type: path
-  settings:
-    description:
-      - "Guest NixOS options as data, rendered to Nix by the collection with correct escaping and
-        appended to O(config). For example C({services: {nginx: {enable: true}}})."
-      - Settings are written as dotted attribute paths next to the template's own
-        C(networking.hostName) and C(networking.useDHCP); setting those two again is a Nix error.
-      - "A path is written as a one-key dict C({_nix_path: /abs/path}), a package as
-        C({_nix_package: hello}) (C(pkgs.hello)). Strings are always Nix strings: a string can
-        never inject Nix code."
-    type: dict
-  nixos_path:
-    description:
-      - The file C(nix-env -f) evaluates the configuration with (C(--nixos-path)); default C(<nixpkgs/nixos>).
-    type: path
-  auto_start:
-    description:
-      - Start the container at boot, as a declarative container with C(autoStart = true) is.
-      - V(true) links C(machines.target.wants/container@NAME.service) in O(systemd_unit_dir) (as
-        C(systemctl enable) and extra-container do) and records C(AUTO_START=1); V(false) removes the link
-        and records C(AUTO_START=0). C(AUTO_START) alone is read by nothing on a current host.
-      - The link is read at boot; changing it never restarts the container.
-      - Omitted, an existing container's link is left as it is.
-    type: bool
-  private_network:
-    description:
-      - Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1)).
-      - V(false) shares the host's network; the address, bridge, port and MAC options are then ignored.
-    type: bool
-    default: true
-  host_address:
-    description:
-      - IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME).
-      - With O(local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is chosen
-        (avoiding every address in any conf file, with or without prefix, and addresses on live
-        interfaces) and written explicitly, so the container keeps it across O(recreate).
-    type: str
-  local_address:
-    description:
-      - IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with O(host_address).
-    type: str
-  host_address6:
-    description: IPv6 address (optionally with C(/prefix)) of the host side.
-    type: str
-  local_address6:
-    description: IPv6 address (optionally with C(/prefix)) of the container's C(eth0).
-    type: str
-  local_mac_address:
-    description: MAC address of the container's C(eth0) (NixOS 26.05 and newer read it).
-    type: str
-  host_bridge:
-    description:
-      - Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address.
-    type: str
-  forward_ports:
-    description:
-      - Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).
-    type: list
-    elements: dict
-    suboptions:
-      protocol:
-        description: Protocol.
-        type: str
-        choices: [tcp, udp]
-        default: tcp
-      host_port:
-        description: Port on the host.
-        type: int
-        required: true
-      container_port:
-        description: Port in the container; defaults to O(forward_ports[].host_port).
-        type: int
-  bind_mounts:
-    description:
-      - Host paths mounted into the container (C(--bind)/C(--bind-ro) in C(EXTRA_NSPAWN_FLAGS)).
-      - Paths cannot contain white space (the unit splits the flags on it).
-    type: list
-    elements: dict
-    suboptions:
-      mount_point:
-        description: Path in the container.
-        type: str
-        required: true
-      host_path:
-        description: Path on the host; defaults to O(bind_mounts[].mount_point).
-        type: str
-      read_only:
-        description: Mount read-only.
-        type: bool
-        default: true
-  ephemeral:
-    description: Run the container on a throw-away copy of its root (C(--ephemeral)).
-    type: bool
-  tmpfs:
-    description: Paths in the container mounted as tmpfs (C(--tmpfs=)).
-    type: list
-    elements: str
-  enable_tun:
-    description:
-      - Give the container C(CAP_NET_ADMIN) for TUN devices. The unit's C(DeviceAllow) for
-        C(/dev/net/tun) cannot be set from a conf file.
-    type: bool
-  additional_capabilities:
-    description: Extra capabilities (C(--capability=)), for example C(CAP_SYS_ADMIN).
-    type: list
-    elements: str
-  extra_flags:
-    description: Extra systemd-nspawn flags, appended last to C(EXTRA_NSPAWN_FLAGS).
-    type: list
-    elements: str
-  private_users:
-    description: User namespacing (C(PRIVATE_USERS)) - C(no), C(identity), C(pick) or a UID base.
-    type: str
-  start_timeout:
-    description:
-      - Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing.
-    type: int
-    default: 120
-  systemd_unit_dir:
-    description:
-      - The mutable systemd unit directory that gets the boot wants-link (O(auto_start)) and the drop-in
-        for the unit properties (C(container@NAME.service.d/50-nixfleet.conf)).
-      - On NixOS C(/etc/systemd/system) is a read-only link into the store, so the default is
-        C(/etc/systemd-mutable/system), the directory extra-container uses. systemd reads it only when the host
-        configuration sets C(boot.extraSystemdUnitPaths = [ "/etc/systemd-mutable/system" ]).
-    type: path
-    default: /etc/systemd-mutable/system
-  cpu_quota:
-    description:
-      - C(CPUQuota=) of C(container@NAME.service), for example V(50%) (half of one CPU).
-      - The imperative containers share the template unit and their conf cannot carry unit properties;
-        C(systemd-nspawn --property=) is ignored with C(--keep-unit), which the unit uses. So the limits go
-        into a drop-in for C(container@NAME.service) in O(systemd_unit_dir), and systemd applies them to the
-        unit's cgroup, where the container runs.
-      - A change is a planned restart of a running container (the plan names it).
-      - Giving any of O(cpu_quota), O(memory_max), O(tasks_max), O(unit_properties) makes the drop-in hold
-        exactly those; omitting all four leaves the drop-in as it is; O(unit_properties={}) alone removes it.
-    type: str
-  memory_max:
-    description:
-      - C(MemoryMax=) of C(container@NAME.service), for example V(1G), a percentage or V(infinity).
-      - Written and applied as O(cpu_quota) is.
-    type: str
-  tasks_max:
-    description:
-      - C(TasksMax=) of C(container@NAME.service) (a number, a percentage or V(infinity)).
-      - Written and applied as O(cpu_quota) is.
-    type: str
-  unit_properties:
-    description:
-      - Further C([Service]) properties of C(container@NAME.service), for example C(MemoryHigh) or C(CPUWeight),
-        written to the same drop-in as O(cpu_quota) (a name may not repeat one set by its own option).
-    type: dict
 '''
 
 EXAMPLES = r'''
@@ -389,12 +173,12 @@ generation_after:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
     ContainerManager,
     container_argument_spec,
     CONTAINER_MUTUALLY_EXCLUSIVE,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 
 
 def main():
@@ -405,15 +189,7 @@ def main():
         supports_check_mode=True,
     )
     manager = ContainerManager(module)
-    try:
-        result = manager.run()
-    except CliError as e:
-        failure = e.as_dict()
-        failure.update(manager.partial_result())
-        module.fail_json(**failure)
-    except ValueError as e:
-        module.fail_json(msg=str(e), **manager.partial_result())
-    module.exit_json(**result)
+    run_module(module, manager.run, partial=manager.partial_result)
 
 
 if __name__ == '__main__':

@@ -22,8 +22,8 @@ description:
     the container and restarts it whenever its definition changes.
   - After C(nixos-rebuild switch), the conf holds the same values M(nixfleet.containers.nixos_container)
     writes for the same options (NixOS orders the lines its own way, pins C(SYSTEM_PATH), and sorts
-    bind mounts by mount point). O(ephemeral), O(tmpfs), O(additional_capabilities) and O(enable_tun)
-    go into the container's own unit instead of the conf, and there O(enable_tun) also allows C(/dev/net/tun).
+    bind mounts by mount point). A few options go into the container's own unit instead of the conf;
+    their descriptions say so.
   - "Why a module of its own and not a mode of M(nixfleet.containers.nixos_container): that module
     manages a live container (plan, build, start, reload, roll back, destroy) and its options mean
     I(what the container is now); this one writes a definition that takes effect at the next rebuild
@@ -37,6 +37,7 @@ author:
   - nixfleet.containers developers (@nixfleet)
 extends_documentation_fragment:
   - nixfleet.containers._attributes
+  - nixfleet.containers._container_options.declarative
 attributes:
   check_mode:
     support: full
@@ -46,148 +47,6 @@ attributes:
       - The diff shows the container file and the imports file before and after.
   idempotent:
     support: full
-options:
-  name:
-    description:
-      - Name of the container, the attribute under C(containers) and the file name C(NAME.nix).
-      - "The rules of M(nixfleet.containers.nixos_container): letters, digits and C(-) only, at most 11
-        characters; C(_) is refused, as NixOS refuses it. V(default) is taken by the imports file."
-    type: str
-    required: true
-  state:
-    description:
-      - V(present) the file exists with this definition and is imported.
-      - V(absent) the file and its import are removed. After the next C(nixos-rebuild switch) NixOS
-        stops the container but keeps its root directory C(/var/lib/nixos-containers/NAME).
-      - Files of this directory the module did not write (their first line says so) are never
-        changed or removed; the module fails rather than overwrite one.
-    type: str
-    choices: [absent, present]
-    default: present
-  directory:
-    description:
-      - The directory of the container files and of the imports file C(default.nix). Created when missing.
-    type: path
-    default: /etc/nixos/containers
-  config:
-    description:
-      - "The body of the guest's NixOS module (C(containers.NAME.config)), as for
-        M(nixfleet.containers.nixos_container), for example C(services.nginx.enable = true;). It is
-        spliced verbatim into C({ config, lib, pkgs, ... }: { ... })."
-      - Text that does not parse, or that closes those braces, is refused (when C(nix-instantiate) is on the host).
-      - Mutually exclusive with O(config_file).
-    type: str
-  config_file:
-    description:
-      - Absolute path of a NixOS module on the host, imported by the guest configuration.
-      - NixOS reads it at each rebuild, so a change of its content is picked up by the next
-        C(nixos-rebuild switch) without this module reporting a change.
-    type: path
-  settings:
-    description:
-      - "Guest NixOS options as data, rendered to Nix with correct escaping and appended to O(config),
-        as for M(nixfleet.containers.nixos_container). For example C({services: {nginx: {enable: true}}})."
-      - "A path is written as C({_nix_path: /abs/path}), a package as C({_nix_package: hello})."
-    type: dict
-  auto_start:
-    description:
-      - C(autoStart). V(true) starts the container at boot and at the C(nixos-rebuild switch) that
-        defines it, and restarts it when its definition changes (unless O(restart_if_changed=false)).
-      - Not given, the option is not written (NixOS's default, V(false)).
-    type: bool
-  restart_if_changed:
-    description:
-      - C(restartIfChanged). V(false) keeps an O(auto_start) container running through a
-        C(nixos-rebuild switch) that changed it; it runs the new system from its next start.
-      - Not given, the option is not written (NixOS's default, V(true)). Without O(auto_start) a switch never restarts the container.
-    type: bool
-  private_network:
-    description:
-      - C(privateNetwork). Always written, defaulting to V(true) as M(nixfleet.containers.nixos_container)
-        does (NixOS's own default is V(false)).
-      - V(false) shares the host's network; the address, bridge, port and MAC options are then refused.
-    type: bool
-    default: true
-  host_address:
-    description:
-      - C(hostAddress), the IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME).
-      - "Unlike M(nixfleet.containers.nixos_container), no free pair is chosen for you: a definition in
-        the host configuration must name its addresses. Without any address or bridge, the container has
-        only loopback."
-    type: str
-  local_address:
-    description: C(localAddress), the IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with O(host_address).
-    type: str
-  host_address6:
-    description: C(hostAddress6), the IPv6 address (optionally with C(/prefix)) of the host side.
-    type: str
-  local_address6:
-    description: C(localAddress6), the IPv6 address (optionally with C(/prefix)) of the container's C(eth0).
-    type: str
-  local_mac_address:
-    description: C(localMacAddress), the MAC address of the container's C(eth0) (NixOS 26.05 and newer have the option).
-    type: str
-  host_bridge:
-    description: C(hostBridge). Put the host side on this bridge (it becomes C(vb-NAME)).
-    type: str
-  forward_ports:
-    description:
-      - C(forwardPorts), ports forwarded from the host to the container by systemd-nspawn.
-    type: list
-    elements: dict
-    suboptions:
-      protocol:
-        description: Protocol.
-        type: str
-        choices: [tcp, udp]
-        default: tcp
-      host_port:
-        description: Port on the host.
-        type: int
-        required: true
-      container_port:
-        description: Port in the container; defaults to O(forward_ports[].host_port).
-        type: int
-  bind_mounts:
-    description:
-      - C(bindMounts), host paths mounted into the container, keyed by mount point (NixOS passes them to
-        systemd-nspawn sorted by mount point).
-      - Paths cannot contain white space (the unit splits the flags on it).
-    type: list
-    elements: dict
-    suboptions:
-      mount_point:
-        description: Path in the container.
-        type: str
-        required: true
-      host_path:
-        description: Path on the host; defaults to O(bind_mounts[].mount_point).
-        type: str
-      read_only:
-        description: Mount read-only (C(isReadOnly)).
-        type: bool
-        default: true
-  ephemeral:
-    description: C(ephemeral). Run the container on a throw-away root under C(/run/nixos-containers).
-    type: bool
-  tmpfs:
-    description: C(tmpfs), paths in the container mounted as tmpfs.
-    type: list
-    elements: str
-  enable_tun:
-    description: C(enableTun). Give the container C(CAP_NET_ADMIN) and access to C(/dev/net/tun).
-    type: bool
-  additional_capabilities:
-    description: C(additionalCapabilities), for example C(CAP_SYS_ADMIN).
-    type: list
-    elements: str
-  extra_flags:
-    description: C(extraFlags), extra systemd-nspawn flags.
-    type: list
-    elements: str
-  private_users:
-    description: C(privateUsers) - C(no), C(identity), C(pick) or a UID base.
-    type: str
 requirements:
   - A NixOS host whose C(configuration.nix) imports O(directory).
   - C(nix-instantiate) on the host to check the Nix syntax before any change (present on every NixOS host).
@@ -263,6 +122,7 @@ content:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 from ansible_collections.nixfleet.containers.plugins.module_utils._declarative import (
     DeclarativeManager,
     declarative_argument_spec,
@@ -278,11 +138,7 @@ def main():
         supports_check_mode=True,
     )
     manager = DeclarativeManager(module)
-    try:
-        result = manager.run()
-    except (ValueError, OSError) as e:
-        module.fail_json(msg=str(e), **manager.result)
-    module.exit_json(**result)
+    run_module(module, manager.run, partial=lambda: manager.result)
 
 
 if __name__ == '__main__':

@@ -147,7 +147,7 @@ containers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 from ansible_collections.nixfleet.containers.plugins.module_utils._info import gather
 
 
@@ -160,11 +160,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        result = gather(module)
-    except CliError as e:
-        module.fail_json(**e.as_dict())
-    module.exit_json(changed=False, **result)
+    run_module(module, lambda: dict(gather(module), changed=False))
 
 
 if __name__ == '__main__':

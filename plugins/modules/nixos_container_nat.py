@@ -193,13 +193,8 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._nat import (
-    Host,
-    NatError,
-    NatManager,
-    which_on_path,
-)
-from ansible_collections.nixfleet.containers.plugins.module_utils._nft import NatSpecError
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import binary_finder, run_module
+from ansible_collections.nixfleet.containers.plugins.module_utils._nat import Host, NatManager
 
 
 def main():
@@ -226,17 +221,16 @@ def main():
         supports_check_mode=True,
     )
     host = Host(lambda argv, data=None: module.run_command(argv, data=data),
-                which_on_path(module), netns=module.params['netns'])
-    try:
+                binary_finder(module), netns=module.params['netns'])
+
+    def work():
         result = NatManager(module.params, host, check_mode=module.check_mode).run()
-    except NatSpecError as e:
-        module.fail_json(msg=str(e))
-    except NatError as e:
-        module.fail_json(actions=host.actions, **e.as_dict())
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
-    module.exit_json(**result)
+        diff = result.pop('diff')
+        if module._diff:
+            result['diff'] = diff
+        return result
+
+    run_module(module, work, partial=lambda: dict(actions=host.actions))
 
 
 if __name__ == '__main__':

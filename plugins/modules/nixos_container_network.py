@@ -230,6 +230,7 @@ actions:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _netlink
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 from ansible_collections.nixfleet.containers.plugins.module_utils._network import NetworkManager
 
 
@@ -271,16 +272,15 @@ def main():
         module.fail_json(msg=missing_required_lib('pyroute2 (Debian: python3-pyroute2)'),
                          exception=_netlink.PYROUTE2_IMPORT_ERROR)
     manager = NetworkManager(module.params, check_mode=module.check_mode)
-    try:
+
+    def work():
         result = manager.run()
-    except ValueError as e:
-        module.fail_json(msg=str(e), actions=manager.actions)
-    except _netlink.NetlinkError as e:
-        module.fail_json(msg=str(e), actions=manager.actions)
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
-    module.exit_json(**result)
+        diff = result.pop('diff')
+        if module._diff:
+            result['diff'] = diff
+        return result
+
+    run_module(module, work, partial=lambda: dict(actions=manager.actions))
 
 
 if __name__ == '__main__':

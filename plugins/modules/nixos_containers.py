@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - nixfleet.containers._attributes
   - nixfleet.containers._nixos
+  - nixfleet.containers._container_options.set
 attributes:
   check_mode:
     support: full
@@ -46,156 +47,11 @@ options:
   containers:
     description:
       - The declared containers of the host. Each element takes the options of
-        M(nixfleet.containers.nixos_container) (see there for the details).
+        M(nixfleet.containers.nixos_container), documented below.
       - Names must be unique in the list.
     type: list
     elements: dict
     required: true
-    suboptions:
-      name:
-        description: Name of the container (letters, digits and C(-), at most 11 characters).
-        type: str
-        required: true
-      state:
-        description: V(started), V(present), V(stopped) or V(absent), as in M(nixfleet.containers.nixos_container).
-        type: str
-        choices: [absent, present, started, stopped]
-        default: started
-      restart:
-        description: Stop and start the container even when nothing changed.
-        type: bool
-        default: false
-      recreate:
-        description: Destroy and create the container again (its addresses are kept).
-        type: bool
-        default: false
-      rollback:
-        description: Switch the container's profile to the previous generation and activate it.
-        type: bool
-        default: false
-      rebuild:
-        description: Rebuild the guest system even when the configuration text did not change.
-        type: bool
-        default: false
-      config:
-        description: The body of the guest's NixOS module (C(--config)).
-        type: str
-      config_file:
-        description: Absolute path of a NixOS module on the host, imported by the guest configuration.
-        type: path
-      flake:
-        description: A flake reference C(REF#ATTR); the attribute is remembered in the conf file.
-        type: str
-      system_path:
-        description: A prebuilt system closure in the Nix store.
-        type: path
-      settings:
-        description: Guest NixOS options as data, rendered to Nix by the collection (injection-proof).
-        type: dict
-      nixos_path:
-        description: The file C(nix-env -f) evaluates the configuration with (C(--nixos-path)).
-        type: path
-      auto_start:
-        description:
-          - Start the container at boot (a C(machines.target) wants-link in O(containers[].systemd_unit_dir),
-            plus C(AUTO_START) in the conf); see M(nixfleet.containers.nixos_container).
-        type: bool
-      private_network:
-        description: Give the container its own network namespace with a veth pair.
-        type: bool
-        default: true
-      host_address:
-        description: IPv4 address of the host side C(ve-NAME); allocated when neither address is given.
-        type: str
-      local_address:
-        description: IPv4 address of the container's C(eth0).
-        type: str
-      host_address6:
-        description: IPv6 address of the host side.
-        type: str
-      local_address6:
-        description: IPv6 address of the container's C(eth0).
-        type: str
-      local_mac_address:
-        description: MAC address of the container's C(eth0).
-        type: str
-      host_bridge:
-        description: Put the host side on this bridge.
-        type: str
-      forward_ports:
-        description: Ports forwarded from the host to the container (C(HOST_PORT)).
-        type: list
-        elements: dict
-        suboptions:
-          protocol:
-            description: Protocol.
-            type: str
-            choices: [tcp, udp]
-            default: tcp
-          host_port:
-            description: Port on the host.
-            type: int
-            required: true
-          container_port:
-            description: Port in the container; defaults to the host port.
-            type: int
-      bind_mounts:
-        description: Host paths mounted into the container.
-        type: list
-        elements: dict
-        suboptions:
-          mount_point:
-            description: Path in the container.
-            type: str
-            required: true
-          host_path:
-            description: Path on the host; defaults to the mount point.
-            type: str
-          read_only:
-            description: Mount read-only.
-            type: bool
-            default: true
-      ephemeral:
-        description: Run the container on a throw-away copy of its root.
-        type: bool
-      tmpfs:
-        description: Paths in the container mounted as tmpfs.
-        type: list
-        elements: str
-      enable_tun:
-        description: Give the container C(CAP_NET_ADMIN) for TUN devices.
-        type: bool
-      additional_capabilities:
-        description: Extra capabilities, for example C(CAP_SYS_ADMIN).
-        type: list
-        elements: str
-      extra_flags:
-        description: Extra systemd-nspawn flags.
-        type: list
-        elements: str
-      private_users:
-        description: User namespacing (C(PRIVATE_USERS)).
-        type: str
-      start_timeout:
-        description: Seconds to wait for the container to start before failing.
-        type: int
-        default: 120
-      systemd_unit_dir:
-        description: Mutable unit directory for the boot link and the unit drop-in (needs C(boot.extraSystemdUnitPaths)).
-        type: path
-        default: /etc/systemd-mutable/system
-      cpu_quota:
-        description: C(CPUQuota=) of C(container@NAME.service) (a drop-in; a change restarts the container).
-        type: str
-      memory_max:
-        description: C(MemoryMax=) of C(container@NAME.service).
-        type: str
-      tasks_max:
-        description: C(TasksMax=) of C(container@NAME.service).
-        type: str
-      unit_properties:
-        description: Further C([Service]) properties of C(container@NAME.service), in the same drop-in.
-        type: dict
   exclusive:
     description:
       - Destroy the imperative containers of the host that are not in O(containers).
@@ -378,22 +234,21 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._containers im
     containers_argument_spec,
     failure_message,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 
 
 def main():
     module = AnsibleModule(argument_spec=containers_argument_spec(), supports_check_mode=True)
     containers = ContainerSet(module)
-    try:
+
+    def work():
+        # A failure here is a read of the host or bad input: each apply failure is per container.
         result = containers.run()
-    except CliError as e:
-        # Only a read of the host can fail this way (every apply failure is per container).
-        module.fail_json(**e.as_dict())
-    except ValueError as e:
-        module.fail_json(msg=str(e), changed=False)
-    if result['summary']['failed']:
-        module.fail_json(msg=failure_message(result), **result)
-    module.exit_json(**result)
+        if result['summary']['failed']:
+            result.update(failed=True, msg=failure_message(result))
+        return result
+
+    run_module(module, work, partial=lambda: dict(changed=False))
 
 
 if __name__ == '__main__':

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import normalise_conf, parse_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import normalise_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 from host_checks import bad_play, host_state, module_play, module_result
 
 MODULE = 'nixos_container_declarative'

@@ -14,7 +14,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._addressing im
     collect_used_ipv4,
     collect_used_ipv4_networks,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import parse_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 
 
 def pair(n):

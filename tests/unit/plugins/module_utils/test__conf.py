@@ -11,12 +11,12 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     IMPERATIVE_KEYS,
     WORD_LIST_KEYS,
     conf_differences,
-    conf_from_options,
     conf_values_error,
     normalise_conf,
-    parse_conf,
     render_conf,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 
 # The exact files `nixos-container create` writes (facts §2.3).
 IMPERATIVE_DEFAULT = (

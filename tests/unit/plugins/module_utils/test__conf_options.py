@@ -6,12 +6,9 @@ __metaclass__ = type
 
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
-    conf_from_options,
-    options_from_conf,
-    parse_conf,
-    render_conf,
-)
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import render_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 
 paths = st.lists(st.sampled_from(['srv', 'data', 'a-b', 'x.y', 'v_1']), min_size=1, max_size=3).map(
     lambda parts: '/' + '/'.join(parts))

@@ -7,13 +7,9 @@ __metaclass__ = type
 import os
 
 import pytest
-import yaml
 
-from ansible_collections.nixfleet.containers.plugins.module_utils import _container
-from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
-    HostState,
-    container_argument_spec,
-)
+from ansible_collections.nixfleet.containers.plugins.module_utils import _host
+from ansible_collections.nixfleet.containers.plugins.module_utils._container import container_argument_spec
 from ansible_collections.nixfleet.containers.plugins.module_utils._containers import (
     containers_argument_spec,
     element_argument_spec,
@@ -21,6 +17,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._containers im
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
 from ansible_collections.nixfleet.containers.plugins.modules import nixos_container, nixos_containers
+from ansible_collections.nixfleet.containers.tests.unit.plugins.module_utils.conftest import module_documentation
 
 
 def test_element_spec_is_nixos_containers_spec_without_the_binary():
@@ -30,18 +27,20 @@ def test_element_spec_is_nixos_containers_spec_without_the_binary():
     assert containers_argument_spec()['containers']['options'] == single
 
 
-def _doc_options(doc):
-    """name -> (type, default, choices, required, elements, suboptions) of a DOCUMENTATION."""
+def _doc_options(module):
+    """name -> (type, default, choices, required, elements, suboptions) of a module's documentation."""
     def walk(options):
         return dict((name, (o.get('type', 'str'), o.get('default'), o.get('choices'), o.get('required', False),
                             o.get('elements'), walk(o.get('suboptions', {}))))
                     for name, o in options.items())
-    return walk(yaml.safe_load(doc)['options'])
+    return walk(module_documentation(module)['options'])
 
 
 def test_the_plural_docs_describe_the_same_options_as_the_single_module():
-    single = _doc_options(nixos_container.DOCUMENTATION)
-    plural = _doc_options(nixos_containers.DOCUMENTATION)['containers'][5]
+    single = _doc_options(nixos_container)
+    # The binary is per host: a top-level option of both modules (the _nixos fragment).
+    assert single.pop('nixos_container_bin') == _doc_options(nixos_containers)['nixos_container_bin']
+    plural = _doc_options(nixos_containers)['containers'][5]
     assert plural == single
 
 
@@ -77,8 +76,8 @@ class FakeModule(object):
 def host(tmp_path, monkeypatch):
     conf_dir = tmp_path / 'etc'
     conf_dir.mkdir()
-    monkeypatch.setattr(_container.Layout, 'detect', classmethod(lambda cls: Layout(str(conf_dir), str(tmp_path))))
-    return HostState(FakeModule()), conf_dir
+    monkeypatch.setattr(_host.Layout, 'detect', classmethod(lambda cls: Layout(str(conf_dir), str(tmp_path))))
+    return _host.HostState(FakeModule()), conf_dir
 
 
 def test_one_allocation_pass_avoids_confs_claims_and_earlier_pairs(host):

@@ -27,6 +27,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._declarative i
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
 from ansible_collections.nixfleet.containers.plugins.modules import nixos_container_declarative
+from ansible_collections.nixfleet.containers.tests.unit.plugins.module_utils.conftest import module_documentation
 
 # Calls the guest module with stub arguments, so its attribute set can be read as JSON.
 GUEST_OF = '(import %s).containers.%s.config { config = { }; lib = { }; pkgs = { }; }'
@@ -126,7 +127,7 @@ def _spec_options(spec):
 
 
 def test_documentation_matches_the_argument_spec():
-    doc = yaml.safe_load(nixos_container_declarative.DOCUMENTATION)['options']
+    doc = module_documentation(nixos_container_declarative)['options']
     assert _doc_options(doc) == _spec_options(declarative_argument_spec())
     yaml.safe_load(nixos_container_declarative.EXAMPLES)
     yaml.safe_load(nixos_container_declarative.RETURN)

@@ -8,14 +8,12 @@ import os
 
 import pytest
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
-    render_dropin,
-    unit_properties_from_params,
-)
 from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
     dropin_path,
     parse_dropin,
+    render_dropin,
+    unit_properties_from_params,
     wants_link_path,
     with_unit_files,
 )

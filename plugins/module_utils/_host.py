@@ -1,0 +1,225 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host layer every module shares: run_module(), binary lookup, the lock, atomic writes,
+and the one read of a host's containers (:class:`HostState`).
+
+This module_util is PRIVATE to the collection: it may change without notice.
+
+Every module's ``main()`` goes through :func:`run_module`, which turns the collection's errors
+(``_errors``), ``ValueError`` and ``OSError`` from the host's files into ``fail_json``.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+
+from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import allocate_pair, collect_used_ipv4
+from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
+from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._errors import failure_of, InputError, NixfleetError
+from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
+from ansible_collections.nixfleet.containers.plugins.module_utils._state import read_containers
+
+# Where NixOS keeps its commands besides PATH: the system profile and the setuid wrappers; the
+# sbin directories for ip, nft, iptables and sysctl on other distributions.
+SEARCH_DIRS = ['/run/current-system/sw/bin', '/run/wrappers/bin', '/usr/sbin', '/sbin']
+# Serialises this collection's mutating runs on one host (allocation, create, conf writes).
+# nixos-container create takes /run/lock/nixos-container itself, so we cannot hold that one across create.
+MODULE_LOCK_PATH = '/run/lock/nixfleet-containers'
+
+
+def run_module(module, work, partial=None):
+    """Every module's main(): WORK() -> the result, reported with exit_json.
+
+    A result with ``failed`` set is reported with fail_json (it carries its own ``msg``). An
+    error of ours, a ``ValueError`` or an ``OSError`` fails the module with its message, plus
+    PARTIAL() (what was done before it, e.g. the commands that ran).
+    """
+    try:
+        result = work()
+    except (NixfleetError, ValueError, OSError) as error:
+        failure = dict(partial() if partial else {})
+        failure.update(failure_of(error))
+        module.fail_json(**failure)
+    if result.get('failed'):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def binary_finder(module):
+    """``which(name)``: the module's get_bin_path over SEARCH_DIRS and PATH, None when missing."""
+    found = {}
+
+    def which(name):
+        if name not in found:
+            found[name] = module.get_bin_path(name, required=False, opt_dirs=SEARCH_DIRS)
+        return found[name]
+    return which
+
+
+class FileLock(object):
+    """An exclusive flock on a path, as nixos-container create takes it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.handle = None
+
+    def __enter__(self):
+        self.handle = open(self.path, 'a')
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+        self.handle = None
+
+
+def write_file_atomically(path, text, mode=0o644):
+    """PATH holds TEXT or what it held before, never a part (a rename in the same directory)."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class HostState(object):
+    """One host as the managers see it: binaries, layout, containers, used addresses.
+
+    Read once and shared by every container of a run: ``load`` reads the named containers
+    with ONE ``systemctl show``; the IPv4 addresses in use (every conf file and the live
+    links and routes) are read at most once, and each pair handed out in the run is claimed,
+    so containers allocated in one run never collide with each other.
+    """
+
+    def __init__(self, module, nixos_container_bin=None):
+        self.module = module
+        self.layout = Layout.detect()
+        self._which = binary_finder(module)
+        self.nixos_container = nixos_container_bin or self.bin('nixos-container')
+        self.systemctl = self.bin('systemctl')
+        self.nix_env = self.bin('nix-env', required=False) or 'nix-env'
+        self.scratch_dir = None
+        self._containers = {}
+        self._conf_addresses = None
+        self._live = None
+        self.claimed = set()
+        self._warned = set()
+        self._query = Runner(self.run, systemctl=self.systemctl)
+
+    # plumbing ---------------------------------------------------------------------------
+    def run(self, argv, data=None, cwd=None):
+        return self.module.run_command(argv, data=data, cwd=cwd)
+
+    def bin(self, name, required=True):
+        path = self._which(name)
+        if required and not path:
+            raise InputError(_MISSING_BINARY.get(name, '%s was not found on the host') % name)
+        return path
+
+    def warn_once(self, text):
+        if text not in self._warned:
+            self._warned.add(text)
+            self.module.warn(text)
+
+    def new_runner(self):
+        """A runner of its own (its ``actions`` are one container's), sharing the binaries."""
+        return Runner(self.run, nixos_container=self.nixos_container, systemctl=self.systemctl,
+                      nix_env=self.nix_env, scratch_dir=self.scratch_dir)
+
+    @contextlib.contextmanager
+    def mutating(self):
+        """Outside check mode: hold the collection's host lock and a scratch directory."""
+        if self.module.check_mode:
+            yield self
+            return
+        self.scratch_dir = tempfile.mkdtemp(prefix='nixfleet-')
+        try:
+            with FileLock(MODULE_LOCK_PATH):
+                yield self
+        finally:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+            self.scratch_dir = None
+
+    # containers ---------------------------------------------------------------------------
+    def load(self, names):
+        """Read NAMES' files and their units (ONE systemctl call for all of them)."""
+        self._containers.update(read_containers(self.layout, names, self._query.show_units))
+
+    def current(self, name):
+        if name not in self._containers:
+            self.load([name])
+        return self._containers[name]
+
+    def refresh(self, name):
+        """Read one container again (after a change)."""
+        self._containers.pop(name, None)
+        return self.current(name)
+
+    # addresses ----------------------------------------------------------------------------
+    def claim(self, *addresses):
+        """Reserve addresses for this run (explicit ones of declared containers, allocated pairs)."""
+        self.claimed |= collect_used_ipv4([dict(HOST_ADDRESS=a) for a in addresses if a])
+
+    def used_ipv4(self, exclude=None):
+        """IPv4 addresses in use: every conf but EXCLUDE's, live links and routes, this run's claims."""
+        if self._conf_addresses is None:
+            self._conf_addresses = {}
+            for name in self.layout.list_names():
+                container = self._containers.get(name)
+                conf = container['conf'] if container else parse_conf(_read(self.layout.conf_path(name)) or '')
+                self._conf_addresses[name] = collect_used_ipv4([conf])
+        if self._live is None:
+            self._live = collect_used_ipv4([], live=self._live_ipv4())
+        used = set(self._live) | self.claimed
+        for name, addresses in self._conf_addresses.items():
+            if name != exclude:
+                used |= addresses
+        return used
+
+    def allocate(self, exclude=None):
+        host, local = allocate_pair(self.used_ipv4(exclude))
+        self.claimed |= set([host, local])
+        return str(host), str(local)
+
+    def _live_ipv4(self):
+        ip = self.bin('ip', required=False)
+        if not ip:
+            return []
+        found = []
+        rc, out, err = self.run([ip, '-j', '-4', 'addr', 'show'])
+        if rc == 0 and out.strip():
+            for link in json.loads(out):
+                found += [a['local'] for a in link.get('addr_info', []) if a.get('local')]
+        rc, out, err = self.run([ip, '-j', '-4', 'route', 'show', 'table', 'all'])
+        if rc == 0 and out.strip():
+            found += [r['dst'] for r in json.loads(out) if r.get('dst', 'default') not in ('default',)]
+        return found
+
+
+_MISSING_BINARY = {
+    'nixos-container': '%s was not found on the host. On NixOS 25.11 and newer it is only installed '
+                       'with boot.enableContainers = true; set it in the host configuration '
+                       '(or give nixos_container_bin)',
+    'systemctl': '%s was not found on the host: is this a systemd (NixOS) host?',
+}
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (IOError, OSError):
+        return None

@@ -1,0 +1,422 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The option catalogue: one record per container option, and everything derived from it.
+
+This module_util is PRIVATE to the collection: it may change without notice.
+
+A record says what an option is (type, default, choices), which module takes it, where it
+acts (the run, the guest system, the conf file, the unit), its conf key, its NixOS name
+(``containers.<name>.X``), what a change of it means for a running container, its JSON Schema
+fragment and its documentation. From the records come the argument specs of nixos_container,
+nixos_containers (its elements) and nixos_container_declarative, the fleet JSON Schema's
+container properties, the conf key <-> option map, the planner's key sets, the rollout's
+view of the conf options and the generated doc fragment
+(``plugins/doc_fragments/_container_options.py``, written by ``tools/gen-doc-fragment``).
+
+How an option's value is spelled in the conf file is the conf encoder's business (``_conf``);
+how it is spelled in Nix, the declarative renderer's (``_declarative``), from ``nix`` here.
+
+Adding an option: add its record here, its encoding in ``_conf`` (or ``_declarative``), and
+run ``tools/gen-doc-fragment``. Nothing else names it.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+# Which module takes an option: nixos_container, the elements of nixos_containers'
+# ``containers``, a fleet spec (the JSON Schema), nixos_container_declarative.
+SINGLE, SET, FLEET, DECLARATIVE = 'single', 'set', 'fleet', 'declarative'
+LIVE = (SINGLE, SET)
+SPEC = (SINGLE, SET, FLEET)
+EVERY = (SINGLE, SET, FLEET, DECLARATIVE)
+
+# Where an option acts.
+RUN = 'run'          # what the module does in this run (state, restart, ...)
+GUEST = 'guest'      # the guest system (configuration.nix, flake, closure)
+CONF = 'conf'        # the conf file NAME.conf, read by the unit when it starts (facts §2.3)
+UNIT = 'unit'        # the unit container@NAME.service (boot link, drop-in)
+FILE = 'file'        # the declarative module's files
+
+# What a change of the option means for a running container (facts §1.3.2, §5.7).
+RELOAD = 'reload'        # a new guest system, activated in place (update)
+RESTART = 'restart'      # read when the unit starts: stop and start
+RECREATE = 'recreate'    # only a new container carries it
+NO_RESTART = 'none'      # written, read by nothing running (e.g. the boot link)
+
+DEFAULT_UNIT_DIR = '/etc/systemd-mutable/system'
+
+_STR = {'type': 'string', 'minLength': 1}
+_ABS_PATH = {'type': 'string', 'pattern': '^/'}
+_PORT = {'type': 'integer', 'minimum': 1, 'maximum': 65535}
+_STR_LIST = {'type': 'array', 'items': _STR}
+_ABS_PATH_LIST = {'type': 'array', 'items': _ABS_PATH}
+_BOOL = {'type': 'boolean'}
+_STATES = ('absent', 'present', 'started', 'stopped')
+
+
+class Option(object):
+    """One option. ``suboptions`` are Options too (modes and the rest ignored there)."""
+
+    def __init__(self, name, type='str', doc=(), modes=SPEC, applies=RUN, elements=None, default=None,
+                 choices=None, required=False, suboptions=(), conf_key=None, conf_change=None, nix=None,
+                 change=None, schema=None, network=False, guest_source=False, doc_declarative=None, nspawn_flags=(),
+                 nspawn_mount=None):
+        self.name = name
+        self.type = type
+        self.doc = list(doc)
+        self.modes = modes
+        self.applies = applies
+        self.elements = elements
+        self.default = default
+        self.choices = choices
+        self.required = required
+        self.suboptions = list(suboptions)
+        self.conf_key = conf_key
+        # The systemd-nspawn flags in EXTRA_NSPAWN_FLAGS that the option writes (by prefix).
+        self.nspawn_flags = nspawn_flags
+        # For mount flags: their spec is 'source' (SOURCE[:MOUNT_POINT]) or 'mount' (MOUNT_POINT[:OPTIONS]).
+        self.nspawn_mount = nspawn_mount
+        self.nix = nix
+        self.change = change
+        # What a change of the conf KEY means, when it differs from the option's (see system_path).
+        self.conf_change = conf_change or change
+        self.schema = schema
+        self.network = network              # only meaningful with a private network
+        self.guest_source = guest_source    # one of the mutually exclusive guest sources
+        self.doc_declarative = list(doc_declarative) if doc_declarative else None
+
+    def spec(self):
+        """The AnsibleModule argument spec entry."""
+        entry = dict(type=self.type)
+        for key in ('elements', 'default', 'choices'):
+            if getattr(self, key) is not None:
+                entry[key] = getattr(self, key)
+        if self.required:
+            entry['required'] = True
+        if self.suboptions:
+            entry['options'] = dict((o.name, o.spec()) for o in self.suboptions)
+        return entry
+
+
+def _sub(name, type, doc, **kwargs):
+    return Option(name, type, [doc], **kwargs)
+
+
+OPTIONS = (
+    Option('name', required=True, modes=EVERY, schema={'type': 'string'}, doc=[
+        'Name of the container.',
+        "Letters, digits and C(-) only, at most 11 characters: the host side of the container's network is the "
+        "interface C(ve-NAME), which must fit the kernel's 15-byte interface names. C(_) is refused because "
+        'systemd-machined and declarative NixOS containers refuse it.',
+    ], doc_declarative=[
+        'Name of the container, the attribute under C(containers) and the file name C(NAME.nix).',
+        'The rules of M(nixfleet.containers.nixos_container): letters, digits and C(-) only, at most 11 '
+        'characters; C(_) is refused, as NixOS refuses it. V(default) is taken by the imports file.',
+    ]),
+    Option('state', default='started', choices=list(_STATES), schema={'enum': list(_STATES)}, doc=[
+        'V(started) the container exists and runs.',
+        'V(present) the container exists; whether it runs is left as it is (a new container is not started).',
+        'V(stopped) the container exists and does not run.',
+        'V(absent) the container is stopped and destroyed (conf, root directory, profile and GC roots).',
+    ]),
+    Option('state', default='present', choices=['absent', 'present'], modes=(DECLARATIVE,), applies=FILE, doc=[
+        'V(present) the file exists with this definition and is imported.',
+        'V(absent) the file and its import are removed. After the next C(nixos-rebuild switch) NixOS stops the '
+        'container but keeps its root directory C(/var/lib/nixos-containers/NAME).',
+        'Files of this directory the module did not write (their first line says so) are never changed or '
+        'removed; the module fails rather than overwrite one.',
+    ]),
+    Option('directory', 'path', default='/etc/nixos/containers', modes=(DECLARATIVE,), applies=FILE, doc=[
+        'The directory of the container files and of the imports file C(default.nix). Created when missing.',
+    ]),
+    Option('restart', 'bool', default=False, modes=LIVE, doc=[
+        'Stop and start the container even when nothing changed. Only with O(state=started).',
+    ]),
+    Option('recreate', 'bool', default=False, modes=LIVE, doc=[
+        'Destroy and create the container again, even when nothing changed. Its root directory is lost.',
+        'Its addresses are kept, because the module passes them explicitly.',
+    ]),
+    Option('rollback', 'bool', default=False, modes=LIVE, doc=[
+        "Switch the container's profile to the previous generation and activate it (reload when running, or "
+        'stop and start when the conf file changes too).',
+        'The next run without O(rollback) applies the declared configuration again.',
+    ]),
+    Option('rebuild', 'bool', default=False, schema=_BOOL, doc=[
+        "Rebuild the guest system even when the configuration text did not change (for example when a flake's "
+        'inputs or an imported file changed). The result reports C(changed) only when the build gave a '
+        'different system.',
+    ]),
+    # the guest system
+    Option('config', modes=EVERY, applies=GUEST, change=RELOAD, guest_source=True, schema={'type': 'string'}, doc=[
+        "The body of the guest's NixOS module, as C(nixos-container --config) takes it, for example "
+        'C(services.nginx.enable = true;).',
+        'Mutually exclusive with O(config_file), O(flake) and O(system_path).',
+    ], doc_declarative=[
+        "The body of the guest's NixOS module (C(containers.NAME.config)), as for "
+        'M(nixfleet.containers.nixos_container), for example C(services.nginx.enable = true;). It is spliced '
+        'verbatim into C({ config, lib, pkgs, ... }: { ... }).',
+        'Text that does not parse, or that closes those braces, is refused (when C(nix-instantiate) is on the host).',
+        'Mutually exclusive with O(config_file).',
+    ]),
+    Option('config_file', 'path', modes=EVERY, applies=GUEST, change=RELOAD, guest_source=True, schema=_ABS_PATH,
+           doc=[
+               'Absolute path of a NixOS module on the host, imported by the guest configuration (C(--config-file)).',
+               "The file's content is fingerprinted, so a changed file rebuilds the guest.",
+           ], doc_declarative=[
+               'Absolute path of a NixOS module on the host, imported by the guest configuration.',
+               'NixOS reads it at each rebuild, so a change of its content is picked up by the next '
+               'C(nixos-rebuild switch) without this module reporting a change.',
+           ]),
+    Option('flake', applies=GUEST, change=RELOAD, guest_source=True, conf_key='FLAKE', schema=_STR, doc=[
+        'A flake reference with an optional attribute, C(REF#ATTR); the system is '
+        'C(REF#nixosConfigurations.ATTR) (ATTR defaults to C(container)).',
+        'Unlike C(nixos-container update), which forgets the attribute, the module remembers it in the conf file.',
+    ]),
+    # Not an option of any module: the attribute of O(flake), kept in the conf (facts P-11).
+    Option('flake_attr', modes=(), applies=GUEST, change=RELOAD, conf_key='NIXFLEET_FLAKE_ATTR'),
+    # nixos_container sets a closure in the profile; the SYSTEM_PATH key (declarative) is read at start.
+    Option('system_path', 'path', applies=GUEST, change=RELOAD, guest_source=True, conf_key='SYSTEM_PATH',
+           conf_change=RESTART, schema=_ABS_PATH, doc=[
+               "A prebuilt system closure in the Nix store (C(--system-path)). A new path is set in the container's "
+               'profile with C(nix-env --set) and activated.',
+           ]),
+    Option('settings', 'dict', modes=EVERY, applies=GUEST, change=RELOAD, schema={'type': 'object'}, doc=[
+        'Guest NixOS options as data, rendered to Nix by the collection with correct escaping and appended to '
+        'O(config). For example C({services: {nginx: {enable: true}}}).',
+        "Settings are written as dotted attribute paths next to the template's own C(networking.hostName) and "
+        'C(networking.useDHCP); setting those two again is a Nix error.',
+        'A path is written as a one-key dict C({_nix_path: /abs/path}), a package as C({_nix_package: hello}) '
+        '(C(pkgs.hello)). Strings are always Nix strings: a string can never inject Nix code.',
+    ], doc_declarative=[
+        'Guest NixOS options as data, rendered to Nix with correct escaping and appended to O(config), as for '
+        'M(nixfleet.containers.nixos_container). For example C({services: {nginx: {enable: true}}}).',
+        'A path is written as C({_nix_path: /abs/path}), a package as C({_nix_package: hello}).',
+    ]),
+    Option('nixos_path', 'path', applies=GUEST, change=RELOAD, schema=_ABS_PATH, doc=[
+        'The file C(nix-env -f) evaluates the configuration with (C(--nixos-path)); default C(<nixpkgs/nixos>).',
+    ]),
+    # the host side and the network (the conf file)
+    Option('auto_start', 'bool', modes=EVERY, applies=CONF, conf_key='AUTO_START', nix='autoStart', change=NO_RESTART,
+           schema=_BOOL, doc=[
+               'Start the container at boot, as a declarative container with C(autoStart = true) is.',
+               'V(true) links C(machines.target.wants/container@NAME.service) in O(systemd_unit_dir) (as '
+               'C(systemctl enable) and extra-container do) and records C(AUTO_START=1); V(false) removes the link '
+               'and records C(AUTO_START=0). C(AUTO_START) alone is read by nothing on a current host.',
+               'The link is read at boot; changing it never restarts the container.',
+               "Omitted, an existing container's link is left as it is.",
+           ], doc_declarative=[
+               'C(autoStart). V(true) starts the container at boot and at the C(nixos-rebuild switch) that defines '
+               'it, and restarts it when its definition changes (unless O(restart_if_changed=false)).',
+               "Not given, the option is not written (NixOS's default, V(false)).",
+           ]),
+    Option('restart_if_changed', 'bool', modes=(DECLARATIVE,), applies=UNIT, nix='restartIfChanged', doc=[
+        'C(restartIfChanged). V(false) keeps an O(auto_start) container running through a C(nixos-rebuild switch) '
+        'that changed it; it runs the new system from its next start.',
+        "Not given, the option is not written (NixOS's default, V(true)). Without O(auto_start) a switch never "
+        'restarts the container.',
+    ]),
+    Option('private_network', 'bool', default=True, modes=EVERY, applies=CONF, conf_key='PRIVATE_NETWORK',
+           nix='privateNetwork', change=RESTART, schema=_BOOL, doc=[
+               'Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1)).',
+               "V(false) shares the host's network; the address, bridge, port and MAC options are then ignored.",
+           ], doc_declarative=[
+               'C(privateNetwork). Always written, defaulting to V(true) as M(nixfleet.containers.nixos_container) '
+               "does (NixOS's own default is V(false)).",
+               "V(false) shares the host's network; the address, bridge, port and MAC options are then refused.",
+           ]),
+    # hostBridge is written before the addresses (the declarative renderer's order).
+    Option('host_bridge', modes=EVERY, applies=CONF, conf_key='HOST_BRIDGE', nix='hostBridge', change=RESTART,
+           network=True, schema=_STR, doc=[
+               'Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address.',
+           ], doc_declarative=[
+               'C(hostBridge). Put the host side on this bridge (it becomes C(vb-NAME)).',
+           ]),
+    Option('host_address', modes=EVERY, applies=CONF, conf_key='HOST_ADDRESS', nix='hostAddress', change=RESTART,
+           network=True, schema=_STR, doc=[
+               'IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME).',
+               'With O(local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding '
+               'every address in any conf file, with or without prefix, and addresses on live interfaces) and '
+               'written explicitly, so the container keeps it across O(recreate).',
+           ], doc_declarative=[
+               'C(hostAddress), the IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME).',
+               'Unlike M(nixfleet.containers.nixos_container), no free pair is chosen for you: a definition in the '
+               'host configuration must name its addresses. Without any address or bridge, the container has only '
+               'loopback.',
+           ]),
+    Option('local_address', modes=EVERY, applies=CONF, conf_key='LOCAL_ADDRESS', nix='localAddress', change=RESTART,
+           network=True, schema=_STR, doc=[
+               "IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with "
+               'O(host_address).',
+           ], doc_declarative=[
+               "C(localAddress), the IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given "
+               'together with O(host_address).',
+           ]),
+    Option('host_address6', modes=EVERY, applies=CONF, conf_key='HOST_ADDRESS6', nix='hostAddress6', change=RESTART,
+           network=True, schema=_STR, doc=[
+               'IPv6 address (optionally with C(/prefix)) of the host side.',
+           ], doc_declarative=[
+               'C(hostAddress6), the IPv6 address (optionally with C(/prefix)) of the host side.',
+           ]),
+    Option('local_address6', modes=EVERY, applies=CONF, conf_key='LOCAL_ADDRESS6', nix='localAddress6',
+           change=RESTART, network=True, schema=_STR, doc=[
+               "IPv6 address (optionally with C(/prefix)) of the container's C(eth0).",
+           ], doc_declarative=[
+               "C(localAddress6), the IPv6 address (optionally with C(/prefix)) of the container's C(eth0).",
+           ]),
+    Option('local_mac_address', modes=EVERY, applies=CONF, conf_key='LOCAL_MAC_ADDRESS', nix='localMacAddress',
+           change=RESTART, network=True, schema=_STR, doc=[
+               "MAC address of the container's C(eth0) (NixOS 26.05 and newer read it).",
+           ], doc_declarative=[
+               "C(localMacAddress), the MAC address of the container's C(eth0) (NixOS 26.05 and newer have the option).",
+           ]),
+    Option('forward_ports', 'list', elements='dict', modes=EVERY, applies=CONF, conf_key='HOST_PORT',
+           nix='forwardPorts', change=RESTART, network=True, suboptions=[
+               _sub('protocol', 'str', 'Protocol.', choices=['tcp', 'udp'], default='tcp'),
+               _sub('host_port', 'int', 'Port on the host.', required=True),
+               _sub('container_port', 'int', 'Port in the container; defaults to O(forward_ports[].host_port).'),
+           ], schema={'type': 'array', 'items': {
+               'type': 'object', 'additionalProperties': False, 'required': ['host_port'],
+               'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'host_port': _PORT, 'container_port': _PORT},
+           }}, doc=[
+               'Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).',
+           ], doc_declarative=[
+               'C(forwardPorts), ports forwarded from the host to the container by systemd-nspawn.',
+           ]),
+    # The options below up to extra_flags are nspawn flags in EXTRA_NSPAWN_FLAGS (see _conf).
+    Option('bind_mounts', 'list', elements='dict', modes=EVERY, applies=CONF, nix='bindMounts', change=RESTART,
+           nspawn_flags=('--bind-ro=', '--bind='), nspawn_mount='source', suboptions=[
+               _sub('mount_point', 'str', 'Path in the container.', required=True),
+               _sub('host_path', 'str', 'Path on the host; defaults to O(bind_mounts[].mount_point).'),
+               _sub('read_only', 'bool', 'Mount read-only.', default=True),
+           ], schema={'type': 'array', 'items': {
+               'type': 'object', 'additionalProperties': False, 'required': ['mount_point'],
+               'properties': {'mount_point': _ABS_PATH, 'host_path': _ABS_PATH, 'read_only': _BOOL},
+           }}, doc=[
+               'Host paths mounted into the container (C(--bind)/C(--bind-ro) in C(EXTRA_NSPAWN_FLAGS)).',
+               'Paths cannot contain white space (the unit splits the flags on it).',
+           ], doc_declarative=[
+               'C(bindMounts), host paths mounted into the container, keyed by mount point (NixOS passes them to '
+               'systemd-nspawn sorted by mount point).',
+               'Paths cannot contain white space (the unit splits the flags on it).',
+               'O(bind_mounts[].read_only) is C(isReadOnly).',
+           ]),
+    Option('ephemeral', 'bool', modes=EVERY, applies=CONF, nix='ephemeral', change=RESTART, schema=_BOOL,
+           nspawn_flags=('--ephemeral',),
+           doc=[
+               'Run the container on a throw-away copy of its root (C(--ephemeral)).',
+           ], doc_declarative=[
+               'C(ephemeral). Run the container on a throw-away root under C(/run/nixos-containers).',
+               "NixOS puts it on the container's own unit, not in the conf.",
+           ]),
+    Option('tmpfs', 'list', elements='str', modes=EVERY, applies=CONF, nix='tmpfs', change=RESTART,
+           nspawn_flags=('--tmpfs=',), nspawn_mount='mount', schema=_ABS_PATH_LIST,
+           doc=[
+               'Paths in the container mounted as tmpfs (C(--tmpfs=)).',
+           ], doc_declarative=[
+               'C(tmpfs), paths in the container mounted as tmpfs.',
+               "NixOS puts it on the container's own unit, not in the conf.",
+           ]),
+    Option('enable_tun', 'bool', modes=EVERY, applies=CONF, nix='enableTun', change=RESTART, schema=_BOOL, doc=[
+        "Give the container C(CAP_NET_ADMIN) for TUN devices. The unit's C(DeviceAllow) for C(/dev/net/tun) "
+        'cannot be set from a conf file.',
+    ], doc_declarative=[
+        'C(enableTun). Give the container C(CAP_NET_ADMIN) and access to C(/dev/net/tun).',
+        "NixOS puts it on the container's own unit, not in the conf; there it also allows C(/dev/net/tun).",
+    ]),
+    Option('additional_capabilities', 'list', elements='str', modes=EVERY, applies=CONF, nix='additionalCapabilities',
+           change=RESTART, nspawn_flags=('--capability=',), schema=_STR_LIST, doc=[
+               'Extra capabilities (C(--capability=)), for example C(CAP_SYS_ADMIN).',
+           ], doc_declarative=[
+               'C(additionalCapabilities), for example C(CAP_SYS_ADMIN).',
+               "NixOS puts it on the container's own unit, not in the conf.",
+           ]),
+    Option('extra_flags', 'list', elements='str', modes=EVERY, applies=CONF, conf_key='EXTRA_NSPAWN_FLAGS',
+           nix='extraFlags', change=RESTART, schema=_STR_LIST, doc=[
+               'Extra systemd-nspawn flags, appended last to C(EXTRA_NSPAWN_FLAGS).',
+           ], doc_declarative=[
+               'C(extraFlags), extra systemd-nspawn flags.',
+           ]),
+    Option('private_users', modes=EVERY, applies=CONF, conf_key='PRIVATE_USERS', nix='privateUsers', change=RESTART,
+           schema=_STR, doc=[
+               'User namespacing (C(PRIVATE_USERS)) - C(no), C(identity), C(pick) or a UID base.',
+           ], doc_declarative=[
+               'C(privateUsers) - C(no), C(identity), C(pick) or a UID base.',
+           ]),
+    # Conf keys the declarative module writes that no module option sets yet (facts P-13).
+    Option('copy_resolv_conf', 'bool', modes=(), applies=CONF, conf_key='COPY_RESOLV_CONF', change=RESTART),
+    Option('network_namespace_path', 'path', modes=(), applies=CONF, conf_key='NETWORK_NAMESPACE_PATH',
+           change=RESTART),
+    Option('interfaces', 'list', elements='str', modes=(), applies=CONF, conf_key='INTERFACES', change=RESTART),
+    Option('macvlans', 'list', elements='str', modes=(), applies=CONF, conf_key='MACVLANS', change=RESTART),
+    Option('start_timeout', 'int', default=120, schema={'type': 'integer', 'minimum': 1}, doc=[
+        'Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing.',
+    ]),
+    # boot wiring and unit properties (resource limits)
+    Option('systemd_unit_dir', 'path', default=DEFAULT_UNIT_DIR, applies=UNIT, schema=_ABS_PATH, doc=[
+        'The mutable systemd unit directory that gets the boot wants-link (O(auto_start)) and the drop-in for the '
+        'unit properties (C(container@NAME.service.d/50-nixfleet.conf)).',
+        'On NixOS C(/etc/systemd/system) is a read-only link into the store, so the default is '
+        'C(/etc/systemd-mutable/system), the directory extra-container uses. systemd reads it only when the host '
+        'configuration sets C(boot.extraSystemdUnitPaths = [ "/etc/systemd-mutable/system" ]).',
+    ]),
+    Option('cpu_quota', applies=UNIT, change=RESTART, schema=_STR, doc=[
+        'C(CPUQuota=) of C(container@NAME.service), for example V(50%) (half of one CPU).',
+        'The imperative containers share the template unit and their conf cannot carry unit properties; '
+        'C(systemd-nspawn --property=) is ignored with C(--keep-unit), which the unit uses. So the limits go into '
+        "a drop-in for C(container@NAME.service) in O(systemd_unit_dir), and systemd applies them to the unit's "
+        'cgroup, where the container runs.',
+        'A change is a planned restart of a running container (the plan names it).',
+        'Giving any of O(cpu_quota), O(memory_max), O(tasks_max), O(unit_properties) makes the drop-in hold '
+        'exactly those; omitting all four leaves the drop-in as it is; O(unit_properties={}) alone removes it.',
+    ]),
+    Option('memory_max', applies=UNIT, change=RESTART, schema={'type': ['string', 'integer']}, doc=[
+        'C(MemoryMax=) of C(container@NAME.service), for example V(1G), a percentage or V(infinity).',
+        'Written and applied as O(cpu_quota) is.',
+    ]),
+    Option('tasks_max', applies=UNIT, change=RESTART, schema={'type': ['string', 'integer']}, doc=[
+        'C(TasksMax=) of C(container@NAME.service) (a number, a percentage or V(infinity)).',
+        'Written and applied as O(cpu_quota) is.',
+    ]),
+    Option('unit_properties', 'dict', applies=UNIT, change=RESTART, schema={'type': 'object'}, doc=[
+        'Further C([Service]) properties of C(container@NAME.service), for example C(MemoryHigh) or C(CPUWeight), '
+        'written to the same drop-in as O(cpu_quota) (a name may not repeat one set by its own option).',
+    ]),
+)
+
+
+def options_of(mode):
+    """The records MODE takes, in catalogue order."""
+    return [o for o in OPTIONS if mode in o.modes]
+
+
+def argument_spec(mode):
+    """The AnsibleModule argument spec of MODE's container options."""
+    return dict((o.name, o.spec()) for o in options_of(mode))
+
+
+def fleet_properties():
+    """The JSON Schema properties of a fleet spec's container (before the rollout fields)."""
+    return dict((o.name, o.schema) for o in options_of(FLEET))
+
+
+def _names(options):
+    return tuple(o.name for o in options)
+
+
+# The guest sources: mutually exclusive (settings adds to config, so it excludes the other three).
+GUEST_OPTIONS = _names(o for o in options_of(SINGLE) if o.guest_source)
+# The options nixos_container writes into the conf file, and those only a private network has.
+CONF_OPTION_NAMES = _names(o for o in options_of(SINGLE) if o.applies == CONF)
+NETWORK_OPTION_NAMES = _names(o for o in options_of(SINGLE) if o.network)
+# The option each conf key comes from, so messages name what the user wrote.
+OPTION_FOR_KEY = dict((o.conf_key, o.name) for o in OPTIONS if o.conf_key)
+# The option that wrote a flag of EXTRA_NSPAWN_FLAGS, by the flag's prefix (enable_tun adds a capability).
+OPTION_FOR_FLAG = tuple((flag, o.name) for o in OPTIONS for flag in o.nspawn_flags)
+# The mount flags, and how their spec reads (see Option.nspawn_mount).
+MOUNT_FLAGS = tuple((flag, o.nspawn_mount) for o in OPTIONS if o.nspawn_mount for flag in o.nspawn_flags)
+# Conf keys whose change is a new guest system (update, not restart), and those no start reads.
+GUEST_KEYS = tuple(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change == RELOAD)
+NOT_READ_AT_START = frozenset(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change in (RELOAD, NO_RESTART))
+# containers.<name>.X of the declarative options, in the order they are written.
+NIX_NAMES = tuple((o.name, o.nix) for o in options_of(DECLARATIVE) if o.nix)
