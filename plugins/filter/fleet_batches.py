@@ -5,7 +5,8 @@
 The role keeps its state in host facts; these filters turn that state into the next step:
 
 - ``fleet_batches``: every host's plan -> the batches of the fleet's changed containers
-  (canary first, growing sizes, never two containers of one service group in a batch);
+  (canary first, growing sizes, spread over the hosts round-robin, never two containers of one
+  service group in a batch);
 - ``fleet_gate``: a host's applied batch -> the health checks to run, per kind;
 - ``fleet_outcomes``: a host's batch results (apply, checks) -> an outcome per container,
   with the module item that undoes it;
@@ -148,6 +149,19 @@ def host_changes(host, spec, plan):
             for name in order if name in entries and entries[name].get('changed')]
 
 
+def round_robin(per_host):
+    """The changes of every host interleaved: each host's first change in host order, then each
+    host's second, and so on (each host's own order kept), so that every batch is spread over the
+    hosts and runs on them in parallel, instead of being filled host by host."""
+    queues = [list(changes) for changes in per_host]
+    merged = []
+    depth = 0
+    while any(len(queue) > depth for queue in queues):
+        merged += [queue[depth] for queue in queues if len(queue) > depth]
+        depth += 1
+    return merged
+
+
 def plan_problem(plan):
     """Why a host's plan is unusable (unreachable, or the module failed), else None."""
     if plan is None:
@@ -163,7 +177,7 @@ def fleet_batches(hostvars, hosts, reached, sizes, max_fail_percentage=0):
     """The rollout's schedule from every host's spec and plan (the role's container_fleet_state)."""
     hosts, reached = _plain(list(hosts)), set(_plain(list(reached)))
     problems = {}
-    changes = []
+    per_host = []
     for host in hosts:
         plan = _host_vars(hostvars, host, PLAN_FACT)
         problem = plan_problem(plan)
@@ -172,8 +186,8 @@ def fleet_batches(hostvars, hosts, reached, sizes, max_fail_percentage=0):
         if problem:
             problems[host] = problem
             continue
-        changes += host_changes(host, _host_vars(hostvars, host, SPEC_FACT, []), plan)
-    batches = make_batches(changes, _plain(sizes))
+        per_host.append(host_changes(host, _host_vars(hostvars, host, SPEC_FACT, []), plan))
+    batches = make_batches(round_robin(per_host), _plain(sizes))
     schedule = []
     for number, batch in enumerate(batches, 1):
         per_host = {}
