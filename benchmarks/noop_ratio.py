@@ -47,9 +47,9 @@ def shape_run(shape, runs, pipelining):
         load_after = fleet.load()
         ping = statistics.median(r.elapsed for r in results['ping'])
         ping_cpu = statistics.median(r.cpu for r in results['ping'])
+        values = (hosts_count, count, pipelining, env['ANSIBLE_FORKS'], runs, created, load_before, load_after)
         print('\n%d hosts x %d containers, pipelining %s, forks %s, median of %d (interleaved); '
-              'created in %.1f s; load %s -> %s\n' % (hosts_count, count, pipelining, env['ANSIBLE_FORKS'],
-                                                     runs, created, load_before, load_after))
+              'created in %.1f s; load %s -> %s\n' % values)
         fleet.header('playbook', 'median s', 'runs s', 'vs ping', 'controller CPU s', 'CPU vs ping')
         for name in ORDER:
             median = statistics.median(r.elapsed for r in results[name])
