@@ -55,15 +55,26 @@ def _plain(value):
 
 
 def _host_vars(hostvars, host, key, default=None):
+    return _host_facts(hostvars, host, (key,), {key: default})[key]
+
+
+def _host_facts(hostvars, host, keys, defaults=None):
+    """{key: plain value or its default} of one host. ``hostvars[host]`` merges every variable of
+    the host each time it is looked up, so it is looked up once for all the keys."""
+    defaults = defaults or {}
+    found = dict((key, defaults.get(key)) for key in keys)
     try:
         values = hostvars[host]
     except KeyError:
-        return default
-    try:
-        value = values[key]
-    except KeyError:
-        return default
-    return default if value is None else _plain(value)
+        return found
+    for key in keys:
+        try:
+            value = values[key]
+        except KeyError:
+            continue
+        if value is not None:
+            found[key] = _plain(value)
+    return found
 
 
 # batches ------------------------------------------------------------------------------------
@@ -179,14 +190,15 @@ def fleet_batches(hostvars, hosts, reached, sizes, max_fail_percentage=0):
     problems = {}
     per_host = []
     for host in hosts:
-        plan = _host_vars(hostvars, host, PLAN_FACT)
+        facts = _host_facts(hostvars, host, (PLAN_FACT, SPEC_FACT), {SPEC_FACT: []})
+        plan = facts[PLAN_FACT]
         problem = plan_problem(plan)
         if problem is None and host not in reached:
             problem = 'left the play after its plan'
         if problem:
             problems[host] = problem
             continue
-        per_host.append(host_changes(host, _host_vars(hostvars, host, SPEC_FACT, []), plan))
+        per_host.append(host_changes(host, facts[SPEC_FACT], plan))
     batches = make_batches(round_robin(per_host), _plain(sizes))
     schedule = []
     for number, batch in enumerate(batches, 1):
@@ -484,9 +496,8 @@ def fleet_summary(hostvars, hosts, reached, state, check_mode=False):
         problem = problems.get(host)
         if problem is None and lost:
             problem = 'unreachable: it left the play during the rollout'
-        containers = _host_containers(host, _host_vars(hostvars, host, SPEC_FACT, []),
-                                      _host_vars(hostvars, host, PLAN_FACT),
-                                      _host_vars(hostvars, host, OUTCOMES_FACT, {}), batch_of,
+        facts = _host_facts(hostvars, host, (SPEC_FACT, PLAN_FACT, OUTCOMES_FACT), {SPEC_FACT: [], OUTCOMES_FACT: {}})
+        containers = _host_containers(host, facts[SPEC_FACT], facts[PLAN_FACT], facts[OUTCOMES_FACT], batch_of,
                                       check_mode, problem, state)
         entry = dict(status=_host_status(lost, problem, containers), containers=containers)
         if problem:
