@@ -4,6 +4,7 @@
 Usage (root, the lab of NIXFLEET_LAB_ID up with at least as many hosts as the largest shape,
 e.g. `tests/lab/labctl up --hosts 20`):
     NIXFLEET_LAB_ID=5 .venv/bin/python benchmarks/noop_ratio.py [--shapes 3x50,20x20] [--runs 5]
+        [--baseline /tmp/base/.build]   # also the rollout of another tree, interleaved (before/after)
 For each shape HOSTSxCOUNT the first HOSTS lab hosts (`--limit`) get COUNT containers
 (state=present, one nixos_containers call per host), then the ping playbook, the rollout
 playbook (nixfleet.containers.rollout) and one nixos_containers call per host run
@@ -24,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fleet  # noqa: E402  (the shared Bench, checks and helpers)
 
 ORDER = ('ping', 'rollout', 'one_call')
+BASELINE = 'rollout_baseline'
 
 
-def shape_run(shape, runs, pipelining):
+def shape_run(shape, runs, pipelining, baseline=None):
     hosts_count, count = (int(n) for n in shape.split('x'))
     hosts = tuple(sorted('host%d' % i for i in range(1, hosts_count + 1)))
     fleet.HOSTS = hosts          # what the checks expect in the recap and the summary
@@ -38,11 +40,18 @@ def shape_run(shape, runs, pipelining):
         bench.run('one_call', env, limit)
         created = time.time() - start
         load_before = fleet.load()
-        results = dict((name, []) for name in ORDER)
+        order = ORDER + ((BASELINE,) if baseline else ())
+        if baseline:
+            # The same rollout playbook from another tree of the collection (e.g. `git worktree add`
+            # of the commit before a change, with a .build/ansible_collections/nixfleet/containers link).
+            bench.playbooks[BASELINE] = fleet.ROLLOUT
+            fleet.LABELS[BASELINE] = 'rollout playbook, baseline tree %s' % baseline
+        results = dict((name, []) for name in order)
         for dummy in range(runs):
-            for name in ORDER:
-                run = bench.run(name, env, limit)
-                fleet.check_noop(name, run, count)
+            for name in order:
+                extra = dict(ANSIBLE_COLLECTIONS_PATH=baseline) if name == BASELINE else {}
+                run = bench.run(name, dict(env, **extra), limit)
+                fleet.check_noop('rollout' if name == BASELINE else name, run, count)
                 results[name].append(run)
         load_after = fleet.load()
         ping = statistics.median(r.elapsed for r in results['ping'])
@@ -51,7 +60,7 @@ def shape_run(shape, runs, pipelining):
         print('\n%d hosts x %d containers, pipelining %s, forks %s, median of %d (interleaved); '
               'created in %.1f s; load %s -> %s\n' % values)
         fleet.header('playbook', 'median s', 'runs s', 'vs ping', 'controller CPU s', 'CPU vs ping')
-        for name in ORDER:
+        for name in order:
             median = statistics.median(r.elapsed for r in results[name])
             cpu = statistics.median(r.cpu for r in results[name])
             print('| %s | %.2f | %s | %.2fx | %.2f | %.2fx |' % (
@@ -69,12 +78,14 @@ def main():
     parser.add_argument('--shapes', default='3x50,20x20', help='HOSTSxCOUNT, comma-separated')
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--pipelining', default='True')
+    parser.add_argument('--baseline', help='a collections path holding another tree of nixfleet.containers: '
+                                           'its rollout playbook runs interleaved with the others')
     args = parser.parse_args()
     print('machine: nproc=%d kernel=%s load=%s, %s, NIXFLEET_LAB_ID=%s' % (
         os.cpu_count(), os.uname().release, fleet.load(), time.strftime('%Y-%m-%d %H:%M'),
         os.environ.get('NIXFLEET_LAB_ID')))
     for shape in args.shapes.split(','):
-        shape_run(shape, args.runs, args.pipelining)
+        shape_run(shape, args.runs, args.pipelining, args.baseline)
     print('\nload after: %s' % fleet.load())
 
 
