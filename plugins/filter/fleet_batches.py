@@ -5,7 +5,8 @@
 The role keeps its state in host facts; these filters turn that state into the next step:
 
 - ``fleet_batches``: every host's plan -> the batches of the fleet's changed containers
-  (canary first, growing sizes, never two containers of one service group in a batch);
+  (canary first, growing sizes, spread over the hosts round-robin, never two containers of one
+  service group in a batch);
 - ``fleet_gate``: a host's applied batch -> the health checks to run, per kind;
 - ``fleet_outcomes``: a host's batch results (apply, checks) -> an outcome per container,
   with the module item that undoes it;
@@ -54,15 +55,26 @@ def _plain(value):
 
 
 def _host_vars(hostvars, host, key, default=None):
+    return _host_facts(hostvars, host, (key,), {key: default})[key]
+
+
+def _host_facts(hostvars, host, keys, defaults=None):
+    """{key: plain value or its default} of one host. ``hostvars[host]`` merges every variable of
+    the host each time it is looked up, so it is looked up once for all the keys."""
+    defaults = defaults or {}
+    found = dict((key, defaults.get(key)) for key in keys)
     try:
         values = hostvars[host]
     except KeyError:
-        return default
-    try:
-        value = values[key]
-    except KeyError:
-        return default
-    return default if value is None else _plain(value)
+        return found
+    for key in keys:
+        try:
+            value = values[key]
+        except KeyError:
+            continue
+        if value is not None:
+            found[key] = _plain(value)
+    return found
 
 
 # batches ------------------------------------------------------------------------------------
@@ -148,6 +160,19 @@ def host_changes(host, spec, plan):
             for name in order if name in entries and entries[name].get('changed')]
 
 
+def round_robin(per_host):
+    """The changes of every host interleaved: each host's first change in host order, then each
+    host's second, and so on (each host's own order kept), so that every batch is spread over the
+    hosts and runs on them in parallel, instead of being filled host by host."""
+    queues = [list(changes) for changes in per_host]
+    merged = []
+    depth = 0
+    while any(len(queue) > depth for queue in queues):
+        merged += [queue[depth] for queue in queues if len(queue) > depth]
+        depth += 1
+    return merged
+
+
 def plan_problem(plan):
     """Why a host's plan is unusable (unreachable, or the module failed), else None."""
     if plan is None:
@@ -163,17 +188,18 @@ def fleet_batches(hostvars, hosts, reached, sizes, max_fail_percentage=0):
     """The rollout's schedule from every host's spec and plan (the role's container_fleet_state)."""
     hosts, reached = _plain(list(hosts)), set(_plain(list(reached)))
     problems = {}
-    changes = []
+    per_host = []
     for host in hosts:
-        plan = _host_vars(hostvars, host, PLAN_FACT)
+        facts = _host_facts(hostvars, host, (PLAN_FACT, SPEC_FACT), {SPEC_FACT: []})
+        plan = facts[PLAN_FACT]
         problem = plan_problem(plan)
         if problem is None and host not in reached:
             problem = 'left the play after its plan'
         if problem:
             problems[host] = problem
             continue
-        changes += host_changes(host, _host_vars(hostvars, host, SPEC_FACT, []), plan)
-    batches = make_batches(changes, _plain(sizes))
+        per_host.append(host_changes(host, facts[SPEC_FACT], plan))
+    batches = make_batches(round_robin(per_host), _plain(sizes))
     schedule = []
     for number, batch in enumerate(batches, 1):
         per_host = {}
@@ -470,9 +496,8 @@ def fleet_summary(hostvars, hosts, reached, state, check_mode=False):
         problem = problems.get(host)
         if problem is None and lost:
             problem = 'unreachable: it left the play during the rollout'
-        containers = _host_containers(host, _host_vars(hostvars, host, SPEC_FACT, []),
-                                      _host_vars(hostvars, host, PLAN_FACT),
-                                      _host_vars(hostvars, host, OUTCOMES_FACT, {}), batch_of,
+        facts = _host_facts(hostvars, host, (SPEC_FACT, PLAN_FACT, OUTCOMES_FACT), {SPEC_FACT: [], OUTCOMES_FACT: {}})
+        containers = _host_containers(host, facts[SPEC_FACT], facts[PLAN_FACT], facts[OUTCOMES_FACT], batch_of,
                                       check_mode, problem, state)
         entry = dict(status=_host_status(lost, problem, containers), containers=containers)
         if problem:

@@ -20,7 +20,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
-    nix_attrset_body_error,
+    nix_configuration_error,
     nix_nul_error,
     nix_parse_error,
     render_configuration_nix,
@@ -247,13 +247,15 @@ class ContainerManager(object):
             return self.host.run([nix_instantiate] + list(argv[1:]), data=data)
 
         for what, text in texts:
-            error = nix_parse_error(text, run)
+            if what == 'config':
+                # One parse checks the syntax and that the text stays inside the template's braces.
+                error = nix_configuration_error(text, desired['extra'], run)
+                if error and error.startswith('the text is not the body'):
+                    raise ValueError('config: %s' % error)
+            else:
+                error = nix_parse_error(text, run)
             if error:
                 raise ValueError('%s: the Nix text does not parse: %s' % (what, error))
-            if what == 'config':
-                error = nix_attrset_body_error(desired['extra'], run)
-                if error:
-                    raise ValueError('config: %s' % error)
 
     # diff ---------------------------------------------------------------------------------
     def _diff(self, current, desired, plan):

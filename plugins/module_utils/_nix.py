@@ -293,3 +293,27 @@ def nix_attrset_body_error(body, run):
         return ('the text is not the body of one attribute set: it closes the braces nixos-container '
                 'puts around it (parsed as %s)' % (stdout or '').strip()[:200])
     return None
+
+
+# How ``nix-instantiate --parse`` prints the head of render_configuration_nix's text.
+CONFIGURATION_HEAD = '({ config, lib, pkgs, ... }: '
+
+
+def nix_configuration_error(text, body, run):
+    """Why TEXT (render_configuration_nix's text around BODY) is not valid, else None, in ONE
+    parse where possible: TEXT must parse, and the function's body must print back as one
+    attribute set (BODY did not close the template's braces, see nix_attrset_body_error).
+    When the printed text does not start as expected (another Nix version), BODY is checked
+    on its own with a second parse."""
+    rc, stdout, stderr = run(list(NIX_PARSE_ARGV), data=text)
+    if rc != 0:
+        message = (stderr or '').strip() or (stdout or '').strip()
+        return message or 'nix-instantiate --parse failed with exit status %d' % rc
+    printed = (stdout or '').lstrip()
+    if not printed.startswith(CONFIGURATION_HEAD):
+        return nix_attrset_body_error(body, run)
+    inside = printed[len(CONFIGURATION_HEAD):]
+    if inside.startswith(('{', 'rec {')):
+        return None
+    return ('the text is not the body of one attribute set: it closes the braces nixos-container '
+            'puts around it (the configuration parsed as %s)' % inside.strip()[:200])

@@ -111,7 +111,7 @@ def test_make_ee_creates_a_build_context_whose_galaxy_stage_installs_the_artifac
     assert definition['version'] == 3
     containerfile = (EE_CONTEXT / 'Containerfile').read_text()
     assert 'ARG EE_BASE_IMAGE="%s"' % definition['images']['base_image']['name'] in containerfile
-    assert 'ansible-core>=2.17,<2.20' in containerfile and 'ansible-runner' in containerfile
+    assert 'ansible-core>=2.18,<2.20' in containerfile and 'ansible-runner' in containerfile
     assert 'ansible-galaxy collection install $ANSIBLE_GALAXY_CLI_COLLECTION_OPTS -r requirements.yml' in containerfile
     assert 'introspect.py introspect' in containerfile
 

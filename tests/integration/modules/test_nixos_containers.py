@@ -114,6 +114,28 @@ def test_a_change_reports_per_container_plans_and_diffs(fresh):
     assert 'HOST_PORT=\n' in conf_of(fresh, 'web2')
 
 
+def test_brief_cuts_only_the_unchanged_entries(fresh):
+    """brief=true: an unchanged container keeps action, reasons and the flags; a changed one and a
+    removed one keep their full entry (facts, plan, generation) in check mode and in a real run."""
+    fresh.playbook(containers_play(dict(containers=[dict(name=n, config=NGINX, state='present')
+                                                    for n in ('same', 'moved', 'old')])))
+    args = dict(containers=[dict(name='same', config=NGINX, state='present'),
+                            dict(name='moved', config=NGINX + ' environment.etc.v.text = "2";', state='present')],
+                exclusive=True, brief=True)
+    for check in (True, False):
+        run = fresh.playbook(containers_play(args, check=check))
+        assert run.rc == 0, str(run)
+        result = result_of(run, 'set')
+        same, moved, old = (result['containers'][n] for n in ('same', 'moved', 'old'))
+        assert same == dict(action='noop', reasons=[], changed=False, failed=False, deferred=False)
+        assert moved['action'] == 'reload' and moved['changed'] and moved['plan']['steps'] == ['update']
+        assert moved['container']['name'] == 'moved' and moved['generation_before'] == 1
+        assert old['action'] == 'destroy' and old['plan']['steps'] == ['destroy'] and 'container' in old
+        assert result['summary']['unchanged'] == ['same'] and result['summary']['changed'] == ['old', 'moved']
+    full = result_of(fresh.playbook(containers_play(dict(args, brief=False))), 'set')['containers']['same']
+    assert full['container']['name'] == 'same' and full['plan'] == dict(action='noop', steps=[], reasons=[])
+
+
 def test_exclusive_removes_only_undeclared_imperative_containers(fresh):
     fresh.playbook(containers_play(dict(containers=[dict(name=n, config=NGINX, state='present')
                                                     for n in ('keep', 'old1', 'old2')])))

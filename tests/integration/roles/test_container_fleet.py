@@ -92,10 +92,11 @@ def test_rollout_in_batches_then_no_op_and_check_mode(fresh, tmp_path):
     run, summary = rollout(fresh, tmp_path, fleet)
     assert run.rc == 0, str(run)
     assert summary['result'] == 'success' and summary['unreachable'] == []
-    # 9 changes, sizes [1, 25% = 2, 100%]: the canary, then never two of one service group in a batch.
+    # 9 changes, sizes [1, 25% = 2, 100%], the hosts taken round-robin: the canary, then never two
+    # of one service group in a batch.
     assert summary['batches'] == [
-        ['host1/web'], ['host1/api', 'host1/worker'],
-        ['host2/web', 'host2/api', 'host2/worker', 'host3/worker'], ['host3/web', 'host3/api']]
+        ['host1/web'], ['host2/web', 'host1/api'],
+        ['host3/web', 'host2/api', 'host1/worker', 'host2/worker', 'host3/worker'], ['host3/api']]
     for host in HOSTS:
         assert summary['hosts'][host]['status'] == 'updated'
         assert set(c['outcome'] for c in summary['hosts'][host]['containers'].values()) == {'created'}

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from . import common, getopt, profiles, store
+from . import common, evaluation, getopt, profiles, store
 
 USAGE = """\
 Usage: nixos-container list
@@ -178,6 +178,12 @@ def check_nixos_path(opts):
 
 
 def build_from_file(name, config_file):
+    """nix-env's evaluation of <nixpkgs/nixos> with CONFIG_FILE and the build (charged and
+    logged: nixlab.evaluation); returns a store path or None."""
+    return evaluation.charged("build", name, config_file, lambda: evaluate_and_build(name, config_file))
+
+
+def evaluate_and_build(name, config_file):
     """Parse (real parser) and evaluate the configuration; returns a store path or None."""
     ok, parsed, error = store.nix_parse(config_file)
     if not ok:
@@ -242,7 +248,8 @@ def eval_flake(opts):
 
 def build_flake(name, opts):
     """`nix build -o .tmp …`: returns the store path; leaves `.tmp` in the cwd (P-12)."""
-    evaluated, parsed = eval_flake(opts)
+    evaluated, parsed = evaluation.charged("build", name, "%s#%s" % (opts.flake, opts.flake_attr),
+                                           lambda: eval_flake(opts))
     if evaluated is None:
         fail("failed to build container from flake '%s'" % opts.flake, 1)
     path = store.build_system(name, parsed + "\n#" + opts.flake_attr, services_of(evaluated))
@@ -506,7 +513,8 @@ def action_update(name, opts):
 
 
 def update_from_flake(name, opts, profile_dir):
-    evaluated = eval_flake_quietly(opts)[0]
+    evaluated = evaluation.charged("check", name, "%s#%s" % (opts.flake, opts.flake_attr),
+                                   lambda: eval_flake_quietly(opts))[0]
     if evaluated is not None and not evaluated.get("isNspawnContainer"):
         common.die(common.perl_die_at(
             "%s: on 25.11 and newer, containers require boot.isNspawnContainer=true. "
@@ -532,7 +540,7 @@ def update_from_file(name, opts, profile_dir):
     if (opts.extra_config not in (None, "")) or (opts.config_file not in (None, "")):
         write_configuration(name, opts)
     if os.path.isfile(config_file) and store.nix_parse(config_file)[0]:
-        evaluated = store.eval_config(file=config_file)[0]
+        evaluated = evaluation.charged("check", name, config_file, lambda: store.eval_config(file=config_file))[0]
         if evaluated is not None and not evaluated.get("isNspawnContainer"):
             common.die(common.perl_die_at(
                 "%s: on 25.11 and newer, containers require boot.isNspawnContainer=true. "

@@ -24,6 +24,7 @@ from ansible_collections.nixfleet.containers.plugins.filter.fleet_batches import
     fleet_undo,
     host_changes,
     make_batches,
+    round_robin,
     size_of,
     undo_item,
 )
@@ -109,6 +110,32 @@ def test_batches_properties(changes, sizes):
         assert batches[0][0] == changes[0]['id']
 
 
+def test_round_robin_takes_each_hosts_next_change_in_turn():
+    assert round_robin([['a1', 'a2', 'a3'], [], ['c1'], ['d1', 'd2']]) == ['a1', 'c1', 'd1', 'a2', 'd2', 'a3']
+    assert round_robin([]) == [] and round_robin([[], []]) == []
+
+
+PER_HOST = st.lists(st.lists(st.integers(0, 9), max_size=8), max_size=5).map(
+    lambda hosts: [['h%d/%d-%d' % (h, i, v) for i, v in enumerate(values)] for h, values in enumerate(hosts)])
+
+
+@settings(max_examples=200, deadline=None)
+@given(PER_HOST)
+def test_round_robin_properties(per_host):
+    merged = round_robin(per_host)
+    # every change once, each host's own order kept
+    assert sorted(merged) == sorted(c for changes in per_host for c in changes)
+    for changes in per_host:
+        assert [c for c in merged if c in changes] == changes
+    # balanced: in every prefix, a host is at most one change ahead of a host that has changes left
+    for end in range(len(merged) + 1):
+        taken = [len([c for c in merged[:end] if c in changes]) for changes in per_host]
+        for a, changes_a in enumerate(per_host):
+            for b, changes_b in enumerate(per_host):
+                if taken[b] < len(changes_b):
+                    assert taken[a] <= taken[b] + 1
+
+
 # plans -> schedule --------------------------------------------------------------------------
 
 def plan_entry(action='noop', changed=None, **extra):
@@ -153,6 +180,39 @@ def test_schedule_from_every_hosts_plan():
                                  dict(number=3, hosts={'host3': ['web']})]
     assert not state['stopped'] and state['problems'] == {}
     json.dumps(state)
+
+
+def test_batches_are_spread_over_the_hosts_round_robin():
+    """Four changes per host: the canary on host1, then each batch takes every host's next changes
+    (a batch filled host by host would run on one host while the others wait)."""
+    specs = dict((h, [dict(name='c%d' % i) for i in range(4)]) for h in HOSTS)
+    plans = dict((h, plan_of(**dict(('c%d' % i, plan_entry('reload')) for i in range(4)))) for h in HOSTS)
+    state = fleet_batches(hostvars_for(specs, plans), HOSTS, HOSTS, [1, '25%', '100%'])
+    assert state['batches'] == [['host1/c0'], ['host2/c0', 'host3/c0', 'host1/c1'],
+                                ['host2/c1', 'host3/c1', 'host1/c2', 'host2/c2', 'host3/c2', 'host1/c3', 'host2/c3',
+                                 'host3/c3']]
+    assert state['schedule'][1] == dict(number=2, hosts={'host1': ['c1'], 'host2': ['c0'], 'host3': ['c0']})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 12), min_size=1, max_size=5), SIZES)
+def test_every_batch_is_spread_over_the_hosts(counts, sizes):
+    """Without service groups, the hosts' shares of a batch differ by at most one, except for hosts
+    that have no change left."""
+    hosts = ['host%d' % (i + 1) for i in range(len(counts))]
+    specs = dict((h, [dict(name='c%d' % i) for i in range(n)]) for h, n in zip(hosts, counts))
+    plans = dict((h, plan_of(**dict(('c%d' % i, plan_entry('reload')) for i in range(n)))) for h, n in zip(hosts, counts))
+    state = fleet_batches(hostvars_for(specs, plans), hosts, hosts, sizes)
+    left = dict(zip(hosts, counts))
+    for batch in state['batches']:
+        share = dict((h, len([c for c in batch if c.startswith(h + '/')])) for h in hosts)
+        busy = [h for h in hosts if left[h] > share[h]]    # hosts with changes left after this batch
+        for h in hosts:
+            for other in busy:
+                assert share[h] <= share[other] + 1
+        for h in hosts:
+            left[h] -= share[h]
+    assert not any(left.values())
 
 
 def test_an_unreachable_host_stops_the_rollout_before_any_change_by_default():

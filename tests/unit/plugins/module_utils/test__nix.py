@@ -422,3 +422,43 @@ def test_text_that_closes_the_template_braces_is_refused(run, body):
 def test_real_bodies_pass(run, body):
     from ansible_collections.nixfleet.containers.plugins.module_utils._nix import nix_attrset_body_error
     assert nix_attrset_body_error(body, run) is None
+
+
+@pytest.mark.parametrize('body', ['} { ', 'a = 1; } // import /etc/passwd // {', '} // {', '} rec { '])
+def test_one_parse_refuses_text_that_closes_the_template_braces(run, body):
+    from ansible_collections.nixfleet.containers.plugins.module_utils._nix import nix_configuration_error
+    calls = []
+
+    def counted(argv, data=None):
+        calls.append(argv)
+        return run(argv, data=data)
+    message = nix_configuration_error(render_configuration_nix('web', extra=body), body, counted)
+    assert message.startswith('the text is not the body of one attribute set') and len(calls) == 1
+
+
+@pytest.mark.parametrize('body', ['', 'services.nginx.enable = true;', 'a = { b = 1; }; c = [ 1 2 ];',
+                                  'imports = [ /etc/x.nix ];', 'x = "}";  # }'])
+def test_one_parse_passes_real_bodies(run, body):
+    from ansible_collections.nixfleet.containers.plugins.module_utils._nix import nix_configuration_error
+    calls = []
+
+    def counted(argv, data=None):
+        calls.append(argv)
+        return run(argv, data=data)
+    assert nix_configuration_error(render_configuration_nix('web', extra=body), body, counted) is None
+    assert len(calls) == 1
+
+
+def test_one_parse_reports_syntax_errors_and_falls_back_on_unknown_output(run):
+    from ansible_collections.nixfleet.containers.plugins.module_utils._nix import nix_configuration_error
+    message = nix_configuration_error(render_configuration_nix('web', extra='a = ;'), 'a = ;', run)
+    assert 'syntax error' in message
+    calls = []
+
+    def other_printer(argv, data=None):
+        calls.append(data)
+        return (0, 'printed differently', '') if len(calls) == 1 else run(argv, data=data)
+    body = '} // {'
+    assert 'not the body of one attribute set' in nix_configuration_error(
+        render_configuration_nix('web', extra=body), body, other_printer)
+    assert calls[1] == '{\n} // {\n}'
