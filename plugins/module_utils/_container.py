@@ -58,8 +58,9 @@ SEARCH_DIRS = ['/run/current-system/sw/bin', '/run/wrappers/bin']
 # What a wants-link points to: the template the imperative containers run as (facts §5.1).
 TEMPLATE_UNIT = '/etc/systemd/system/container@.service'
 GUEST_OPTIONS = ('config', 'config_file', 'flake', 'system_path')
+# A recreate starts a new profile: there is no earlier generation to roll back to.
 CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS, ('settings', 'config_file'), ('settings', 'flake'),
-                                ('settings', 'system_path')]
+                                ('settings', 'system_path'), ('recreate', 'rollback')]
 
 
 def container_argument_spec():
@@ -428,6 +429,8 @@ class ContainerManager(object):
                 if p.get(key) is None:
                     options[key] = None
         self._apply_guest_choice(options, desired)
+        if p['recreate'] and current:
+            _keep_current_guest(desired, options, current)
         self._allocate_addresses(options, current)
         conf = conf_from_options(options)
         error = conf_values_error(conf)
@@ -614,7 +617,7 @@ class ContainerManager(object):
             bridge=options.get('host_bridge') if private else None,
             port=desired['conf'].get('HOST_PORT') if private else None,
             auto_start=bool(options.get('auto_start')),
-            config=extra if (self.params['config'] or self.params['settings']) else None,
+            config=extra if not self.params['config_file'] else None,
             config_file=self.params['config_file'],
             flake=options.get('flake'),
             flake_attr=options.get('flake_attr'),
@@ -675,6 +678,20 @@ def _profile_target(profile):
         return os.path.realpath(profile) if os.path.lexists(profile) else None
     except OSError:
         return None
+
+
+def _keep_current_guest(desired, options, current):
+    """A recreate that names no guest rebuilds the one the container has now.
+
+    The flake is in the conf (``options`` already carries it); a configuration.nix in the
+    nixos-container template gives its text back; otherwise the system the profile points to.
+    """
+    if desired.get('extra') is not None or desired.get('system_path') or options.get('flake'):
+        return
+    if current.get('extra_config') is not None:
+        desired['extra'] = current['extra_config']
+    elif current.get('system_path'):
+        desired['system_path'] = current['system_path']
 
 
 def _with_kept_keys(conf, current_conf):

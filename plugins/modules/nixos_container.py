@@ -70,6 +70,10 @@ options:
     description:
       - Destroy and create the container again, even when nothing changed. Its root directory is lost.
       - Its addresses are kept, because the module passes them explicitly.
+      - Without O(config), O(settings), O(config_file), O(flake) or O(system_path) the guest is
+        rebuilt from the configuration it has now (its C(configuration.nix), its flake, or else its
+        current system).
+      - Mutually exclusive with O(rollback) (a recreated container has a new profile).
     type: bool
     default: false
   rollback:
