@@ -22,6 +22,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._addressing im
     collect_used_ipv4,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
+from ansible_collections.nixfleet.containers.plugins.module_utils._conflicts import conflicts
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     conf_from_options,
     conf_values_error,
@@ -221,6 +222,8 @@ class HostState(object):
         self._conf_addresses = None
         self._live = None
         self.claimed = set()
+        self.planned = {}
+        self._live_addresses = None
         self._warned = set()
         self._query = Runner(self.run, systemctl=self.systemctl)
 
@@ -303,6 +306,39 @@ class HostState(object):
                 used |= addresses
         return used
 
+    def plan_conf(self, name, conf):
+        """What NAME's conf will be after this run (None: the container goes)."""
+        self.planned[name] = conf
+
+    def conflict_errors(self, name, conf):
+        """Conflicts of NAME's CONF with the other containers and the host's addresses.
+
+        Containers apply one after another, so another container counts with its conf of now
+        and with its conf after this run (unless it goes).
+        """
+        now, after = {}, {}
+        for other in self.layout.list_names():
+            container = self._containers.get(other)
+            now[other] = container['conf'] if container else parse_conf(_read(self.layout.conf_path(other)) or '')
+        after.update(self.planned)
+        for other, planned in self.planned.items():
+            if planned is None:
+                now.pop(other, None)
+        if self._live_addresses is None:
+            self._live_addresses = self._live_interface_addresses()
+        errors = conflicts(name, conf, now, self._live_addresses)
+        return errors + [e for e in conflicts(name, conf, after) if e not in errors]
+
+    def _live_interface_addresses(self):
+        ip = self.bin('ip', required=False)
+        if not ip:
+            return []
+        rc, out, err = self.run([ip, '-j', 'addr', 'show'])
+        if rc != 0 or not out.strip():
+            return []
+        return [(link.get('ifname', ''), a['local']) for link in json.loads(out)
+                for a in link.get('addr_info', []) if a.get('local')]
+
     def allocate(self, exclude=None):
         host, local = allocate_pair(self.used_ipv4(exclude))
         self.claimed |= set([host, local])
@@ -364,8 +400,12 @@ class ContainerManager(object):
             self.prepare()
             return self.apply()
 
-    def prepare(self):
-        """Read, compute the desired state and the plan; nothing changes. Raises ValueError."""
+    def prepare(self, check_conflicts=True):
+        """Read, compute the desired state and the plan; nothing changes. Raises ValueError.
+
+        With CHECK_CONFLICTS false the caller calls :meth:`check_conflicts` once every
+        container of the run is planned.
+        """
         self._validate_name()
         current = self.current = with_unit_files(self.host.current(self.name), self.params['systemd_unit_dir'])
         desired = self.desired = self._desired(current)
@@ -376,7 +416,18 @@ class ContainerManager(object):
             self.result['generation_before'] = current.get('generation')
         if self.module._diff:
             self.result['diff'] = self._diff(current, desired, plan)
+        self.host.plan_conf(self.name, None if desired['state'] == 'absent' else desired['conf'])
+        if check_conflicts:
+            self.check_conflicts()
         return plan
+
+    def check_conflicts(self):
+        """Refuse a new or changed conf that takes another container's address or host port."""
+        if not set(self.plan.steps) & set(['create', 'write_conf']):
+            return
+        errors = self.host.conflict_errors(self.name, self.desired['conf'])
+        if errors:
+            raise ValueError('; '.join(errors))
 
     def apply(self):
         """Carry the plan out (not in check mode). Raises CliError when a command fails."""

@@ -150,7 +150,8 @@ options:
     type: str
   local_address:
     description:
-      - IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with O(host_address).
+      - IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with O(host_address),
+        or alone with O(host_bridge) (then with the bridge's prefix, like C(10.0.0.5/24)).
     type: str
   host_address6:
     description: IPv6 address (optionally with C(/prefix)) of the host side.
@@ -405,7 +406,6 @@ def main():
     module = AnsibleModule(
         argument_spec=container_argument_spec(),
         mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE,
-        required_together=[('host_address', 'local_address')],
         supports_check_mode=True,
     )
     manager = ContainerManager(module)

@@ -59,3 +59,73 @@ def test_recreate_with_rollback_is_refused_before_any_change(fresh):
     result = play_failed(fresh, dict(name='t3', recreate=True, rollback=True))
     assert 'recreate' in result['msg'] and 'rollback' in result['msg']
     assert host_state(fresh, 'host1') == state
+
+
+# item 2 -------------------------------------------------------------------------------------
+def test_taking_another_containers_address_is_refused_before_any_change(fresh):
+    play_ok(fresh, dict(name='web', config=NGINX, host_address='10.231.0.1', local_address='10.231.0.2'))
+    play_ok(fresh, dict(name='t2', config=NGINX, forward_ports=[dict(host_port=8082, container_port=80)]))
+    state = host_state(fresh, 'host1')
+    cases = [
+        # running t2 takes web's local address: t2 must not be stopped
+        dict(name='t2', config=NGINX, host_address='10.231.9.1', local_address='10.231.0.2'),
+        # t2's local address is web's host address
+        dict(name='t2', config=NGINX, host_address='10.231.9.1', local_address='10.231.0.1'),
+        # a new container with web's local address
+        dict(name='t4', config=NGINX, host_address='10.231.4.1', local_address='10.231.0.2'),
+        # a host port t2 already forwards
+        dict(name='t4', config=NGINX, forward_ports=[dict(host_port=8082, container_port=80)]),
+        # the host's own address as a local address
+        dict(name='t4', config=NGINX, host_address='10.231.4.1', local_address=fresh.address('host1')),
+    ]
+    run = fresh.playbook(bad_play('nixos_container', cases))
+    messages = [module_result(run, 'bad%d' % i)['msg'] for i in range(len(cases))]
+    for index, result in enumerate(module_result(run, 'bad%d' % i) for i in range(len(cases))):
+        assert result['failed'] and not result['changed'], (index, result)
+    assert 'container t2' in messages[0] and 'container web' in messages[0], messages[0]
+    assert 'local_address 10.231.0.2' in messages[0]
+    assert 'host_address of container web' in messages[1], messages[1]
+    assert 'container t4' in messages[2] and 'container web' in messages[2], messages[2]
+    assert 'host port 8082/tcp of container t4 is already forwarded by container t2' in messages[3]
+    assert "host's own address (on eth0)" in messages[4], messages[4]
+    assert host_state(fresh, 'host1') == state
+    assert status(fresh, 't2') == 'up'
+
+
+def test_sharing_a_host_address_between_veth_containers_is_allowed(fresh):
+    play_ok(fresh, dict(name='a1', config=NGINX, host_address='10.231.5.1', local_address='10.231.5.2'))
+    play_ok(fresh, dict(name='a2', config=NGINX, host_address='10.231.5.1', local_address='10.231.5.3'))
+    assert http(fresh, '10.231.5.3').startswith('a2 generation 1')
+
+
+def test_two_containers_on_a_bridge_with_one_address_are_refused(fresh):
+    fresh.exec('host1', 'sh', '-c', 'ip link add nfbr0 type bridge && ip addr add 10.231.7.1/24 dev nfbr0 '
+               '&& ip link set nfbr0 up', check=True)
+    try:
+        play_ok(fresh, dict(name='b1', config=NGINX, host_bridge='nfbr0', local_address='10.231.7.2/24'))
+        state = host_state(fresh, 'host1')
+        cases = [dict(name='b2', config=NGINX, host_bridge='nfbr0', local_address='10.231.7.2/24'),
+                 dict(name='b2', config=NGINX, host_bridge='nfbr0', local_address='10.231.7.1/24')]
+        run = fresh.playbook(bad_play('nixos_container', cases))
+        first, second = (module_result(run, 'bad%d' % i) for i in range(2))
+        assert first['failed'] and 'container b1' in first['msg'] and 'container b2' in first['msg'], first
+        assert second['failed'] and "host's own address (on nfbr0)" in second['msg'], second
+        assert host_state(fresh, 'host1') == state
+    finally:
+        fresh.exec('host1', 'nixos-container', 'destroy', 'b1')
+        fresh.exec('host1', 'ip', 'link', 'del', 'nfbr0')
+
+
+def test_duplicates_within_one_call_are_refused(fresh):
+    state = host_state(fresh, 'host1')
+    cases = [
+        dict(containers=[dict(name='d1', host_address='10.231.6.1', local_address='10.231.6.2'),
+                         dict(name='d2', host_address='10.231.6.5', local_address='10.231.6.2')]),
+        dict(containers=[dict(name='d1', forward_ports=[dict(host_port=8086)]),
+                         dict(name='d2', forward_ports=[dict(host_port=8086)])]),
+    ]
+    run = fresh.playbook(bad_play('nixos_containers', cases))
+    for index in range(len(cases)):
+        result = module_result(run, 'bad%d' % index)
+        assert result['failed'] and 'container d1' in result['msg'] and 'container d2' in result['msg'], result
+    assert host_state(fresh, 'host1') == state
