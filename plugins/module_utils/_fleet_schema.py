@@ -227,6 +227,27 @@ def fleet_address_errors(specs):
     return errors
 
 
+def fleet_port_errors(specs):
+    """A host port forwarded by two containers of one host (nspawn --port), as SpecError objects."""
+    errors = []
+    for host, containers in specs.items():
+        first = {}      # (protocol, port) -> (index, name)
+        for index, spec in enumerate(containers if isinstance(containers, list) else []):
+            if not isinstance(spec, dict) or not isinstance(spec.get('forward_ports'), list):
+                continue
+            for number, forward in enumerate(spec['forward_ports']):
+                if not isinstance(forward, dict) or not isinstance(forward.get('host_port'), int):
+                    continue
+                key = (forward.get('protocol') or 'tcp', forward['host_port'])
+                seen = first.setdefault(key, (index, spec.get('name')))
+                if seen[0] == index:
+                    continue
+                errors.append(SpecError(host, index, spec.get('name'), [index, 'forward_ports', number, 'host_port'], (
+                    'host port %d/%s is also forwarded by container %s on this host (containers[%d])'
+                    % (key[1], key[0], seen[1], seen[0]))))
+    return errors
+
+
 def _address_key(value):
     if not isinstance(value, str):
         return None

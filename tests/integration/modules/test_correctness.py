@@ -129,3 +129,31 @@ def test_duplicates_within_one_call_are_refused(fresh):
         result = module_result(run, 'bad%d' % index)
         assert result['failed'] and 'container d1' in result['msg'] and 'container d2' in result['msg'], result
     assert host_state(fresh, 'host1') == state
+
+
+FLEET_PLAY = '''
+- hosts: nixos_hosts
+  gather_facts: false
+  tasks:
+    - name: validate
+      nixfleet.containers.fleet_validate:
+        hosts: "{{ ansible_play_hosts_all }}"
+      run_once: true
+    - name: roll out
+      nixfleet.containers.nixos_containers:
+        containers: "{{ containers }}"
+'''
+
+
+def test_fleet_validate_refuses_a_host_port_two_containers_forward(fresh):
+    before = host_state(fresh, 'host1')
+    spec = [dict(name='web', config=NGINX, forward_ports=[dict(host_port=8080, container_port=80)]),
+            dict(name='api', config=NGINX, forward_ports=[dict(host_port=8081), dict(host_port=8080)])]
+    run = fresh.playbook(FLEET_PLAY, extra_vars=dict(containers=spec), limit='host1')
+    assert run.rc != 0
+    result = run.result('host1', 'validate')['result']
+    assert [e['path'] for e in result['errors']] == ['containers[1].forward_ports[1].host_port'], result
+    assert 'host port 8080/tcp is also forwarded by container web' in result['msg']
+    assert 'container api' in result['msg']
+    assert [r for r in run.results if r['task'] == 'roll out'] == []
+    assert host_state(fresh, 'host1') == before
