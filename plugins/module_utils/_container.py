@@ -21,7 +21,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._addressing im
     allocate_pair,
     collect_used_ipv4,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
+from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError, Runner
 from ansible_collections.nixfleet.containers.plugins.module_utils._conflicts import conflicts
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     conf_from_options,
@@ -247,7 +247,8 @@ class HostState(object):
     def new_runner(self):
         """A runner of its own (its ``actions`` are one container's), sharing the binaries."""
         return Runner(self.run, nixos_container=self.nixos_container, systemctl=self.systemctl,
-                      nix_env=self.nix_env, scratch_dir=self.scratch_dir)
+                      nix_env=self.nix_env, scratch_dir=self.scratch_dir,
+                      journalctl=self.bin('journalctl', required=False))
 
     @contextlib.contextmanager
     def mutating(self):
@@ -434,13 +435,66 @@ class ContainerManager(object):
         plan, current, desired = self.plan, self.current, self.desired
         if self.module.check_mode or not plan.changes:
             return self.result
-        self._execute(plan, current, desired)
+        saved = _snapshot(current)
+        try:
+            self._execute(plan, current, desired)
+        except CliError as error:
+            raise self._failed_apply(error, saved)
         after = with_unit_files(self.host.refresh(self.name), self.params['systemd_unit_dir'])
         self.result['container'] = public_facts(after)
         if after:
             self.result['generation_after'] = after.get('generation')
         self.result['changed'] = self._really_changed(plan, current, after)
         return self.result
+
+    # a failed apply -------------------------------------------------------------------------
+    def _failed_apply(self, error, saved):
+        """Put the state before the run back (an existing container), then the error to raise.
+
+        The message carries the unit's own words (its journal) and what was put back; the
+        result carries the container as it is now.
+        """
+        msg = error.msg
+        words = self.runner.journal_tail(self.name) if 'start' in msg or 'reload' in msg else []
+        if words:
+            msg += '. The unit said: %s' % ' | '.join(words)
+        if saved is not None:
+            try:
+                self._restore(saved)
+                msg += '. The previous conf, configuration.nix, generation and unit files were put back%s' % (
+                    ' and the container was started again' if saved['running'] else '')
+            except (CliError, OSError, IOError) as again:
+                msg += '. Putting the previous state back failed too: %s' % getattr(again, 'msg', again)
+        try:
+            after = with_unit_files(self.host.refresh(self.name), self.params['systemd_unit_dir'])
+            self.result['container'] = public_facts(after)
+            if after:
+                self.result['generation_after'] = after.get('generation')
+        except (CliError, ValueError, OSError, IOError):
+            pass
+        return CliError(msg, error.cmd, error.rc, error.stdout, error.stderr)
+
+    def _restore(self, saved):
+        runner, layout = self.runner, self.layout
+        now = self.host.refresh(self.name) or {}
+        if now.get('active_state') not in (None, 'inactive'):
+            runner.stop(self.name)
+        with FileLock(LOCK_PATH):
+            if _read(layout.conf_path(self.name)) != saved['conf_text']:
+                write_file_atomically(layout.conf_path(self.name), saved['conf_text'])
+        path = layout.configuration_nix(self.name)
+        if saved['configuration_nix'] is not None and _read(path) != saved['configuration_nix']:
+            write_file_atomically(path, saved['configuration_nix'])
+        profile = layout.system_profile(self.name)
+        if saved['generation'] and _profile_target(profile) != saved['system_path']:
+            runner.call([self.host.nix_env, '-p', profile, '--switch-generation', str(saved['generation'])],
+                        'nix-env --switch-generation %s of %s' % (saved['generation'], profile))
+        if (saved['unit_dropin'] or '') != (_read(dropin_path(self.params['systemd_unit_dir'], self.name)) or ''):
+            self._write_dropin(saved['unit_dropin'] or '')
+        if saved['auto_start'] != os.path.lexists(wants_link_path(self.params['systemd_unit_dir'], self.name)):
+            self._set_link(saved['auto_start'])
+        if saved['running']:
+            runner.start(self.name, timeout=self.params['start_timeout'])
 
     def _really_changed(self, plan, before, after):
         # A forced rebuild that produced the same system changed nothing (facts §1.3.2:
@@ -479,6 +533,7 @@ class ContainerManager(object):
             for key in NETWORK_OPTION_NAMES:
                 if p.get(key) is None:
                     options[key] = None
+        _check_bind_sources(p.get('bind_mounts'))
         self._apply_guest_choice(options, desired)
         if p['recreate'] and current:
             _keep_current_guest(desired, options, current)
@@ -729,6 +784,22 @@ def _profile_target(profile):
         return os.path.realpath(profile) if os.path.lexists(profile) else None
     except OSError:
         return None
+
+
+def _check_bind_sources(bind_mounts):
+    """nspawn cannot bind what the host does not have: refuse it before the unit fails."""
+    for item in bind_mounts or []:
+        source = item.get('host_path') or item.get('mount_point')
+        if isinstance(source, str) and os.path.isabs(source) and not os.path.exists(source):
+            raise ValueError('bind_mounts: host_path %s does not exist on the host' % source)
+
+
+def _snapshot(current):
+    """What a failed apply puts back (None for a new or a declarative container)."""
+    if not current or current.get('kind') == 'declarative':
+        return None
+    return dict((key, current.get(key)) for key in (
+        'conf_text', 'configuration_nix', 'generation', 'system_path', 'unit_dropin', 'auto_start', 'running'))
 
 
 def _keep_current_guest(desired, options, current):

@@ -157,3 +157,43 @@ def test_fleet_validate_refuses_a_host_port_two_containers_forward(fresh):
     assert 'container api' in result['msg']
     assert [r for r in run.results if r['task'] == 'roll out'] == []
     assert host_state(fresh, 'host1') == before
+
+
+# item 3 and atomic apply ---------------------------------------------------------------------
+def test_values_that_can_never_start_are_refused_before_any_change(fresh):
+    play_ok(fresh, dict(name='t2', config=NGINX))
+    state = host_state(fresh, 'host1')
+    cases = [
+        (dict(host_address='10.231.3.1/32', local_address='10.231.3.2'), 'host_address'),
+        (dict(bind_mounts=[dict(mount_point='/', host_path='/srv')]), "bind_mounts: mount point '/'"),
+        (dict(bind_mounts=[dict(mount_point='/data/../etc', host_path='/srv')]), '".."'),
+        (dict(bind_mounts=[dict(mount_point='/data', host_path='/srv/../etc')]), '".."'),
+        (dict(tmpfs=['scratch']), "tmpfs: mount point 'scratch' must be an absolute path"),
+        (dict(bind_mounts=[dict(mount_point='/data', host_path='/nonexistent-nf')]),
+         'host_path /nonexistent-nf does not exist on the host'),
+    ]
+    run = fresh.playbook(bad_play('nixos_container', [dict(name='t2', config=NGINX, **args) for args, _ in cases]))
+    for index, (args, needle) in enumerate(cases):
+        result = module_result(run, 'bad%d' % index)
+        assert result['failed'] and not result['changed'] and needle in result['msg'], (args, result['msg'])
+    assert host_state(fresh, 'host1') == state
+    assert status(fresh, 't2') == 'up'
+
+
+def test_a_failed_start_puts_the_previous_state_back_and_says_why(fresh):
+    play_ok(fresh, dict(name='t2', config=NGINX, forward_ports=[dict(host_port=8082, container_port=80)]))
+    conf, configuration = conf_of(fresh, 't2'), configuration_of(fresh, 't2')
+    # nspawn itself refuses to start: the bind source is missing (extra_flags are passed as they are).
+    result = play_failed(fresh, dict(name='t2', config=NGINX + '\nenvironment.etc.x.text = "2";',
+                                     extra_flags=['--bind=/nonexistent-nf:/mnt']))
+    assert 'journalctl -u container@NAME' not in result['msg'], result['msg']
+    assert '/nonexistent-nf' in result['msg'], result['msg']          # nspawn's own words
+    assert 'were put back and the container was started again' in result['msg'], result['msg']
+    assert conf_of(fresh, 't2') == conf
+    assert configuration_of(fresh, 't2') == configuration
+    assert status(fresh, 't2') == 'up'
+    assert result['container']['state'] == 'up' and result['generation_after'] == 1, result['container']
+    assert http(fresh, fresh.address('host1'), port=8082).startswith('t2 generation 1')
+    # The next run with the same spec converges to it again (nothing was lost in between).
+    again = play_ok(fresh, dict(name='t2', config=NGINX, forward_ports=[dict(host_port=8082, container_port=80)]))
+    assert not again['changed']
