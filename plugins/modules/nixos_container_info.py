@@ -164,6 +164,8 @@ def main():
         result = gather(module)
     except CliError as e:
         module.fail_json(**e.as_dict())
+    except ValueError as e:
+        module.fail_json(msg=str(e))
     module.exit_json(changed=False, **result)
 
 
