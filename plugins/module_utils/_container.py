@@ -508,9 +508,14 @@ class ContainerManager(object):
         error = container_name_error(self.name)
         if error:
             raise ValueError('name: %s' % error)
+        unit_dir = self.params.get('systemd_unit_dir')
+        if unit_dir is not None and (not os.path.isabs(unit_dir) or '..' in unit_dir.split('/')):
+            raise ValueError('systemd_unit_dir: %r must be an absolute path without ".."' % unit_dir)
 
     def _desired(self, current):
         p = self.params
+        if p['restart'] and p['state'] != 'started':
+            raise ValueError('restart: only with state=started (state is %s)' % p['state'])
         desired = dict(state=p['state'], restart=p['restart'], recreate=p['recreate'],
                        rollback=p['rollback'], rebuild=p['rebuild'])
         if p['state'] == 'absent':
@@ -637,7 +642,7 @@ class ContainerManager(object):
             dict(before_header=nix_path, after_header=nix_path, before=before_nix, after=after_nix),
             dict(before_header='run state', after_header='run state',
                  before=_run_state(current) + '\n', after=_run_state_after(current, desired, plan) + '\n'),
-        ] + unit_files
+        ] + _generation_diff(current, plan, self.layout.system_profile(self.name)) + unit_files
 
     def _unit_files_diff(self, current, desired):
         current = current or {}
@@ -676,12 +681,20 @@ class ContainerManager(object):
                 self._record_system(desired)
             elif step == 'rollback':
                 runner.rollback_profile(self.layout.system_profile(self.name))
+            elif step == 'write_configuration':
+                self._write_configuration(desired)
             elif step == 'reload':
                 runner.reload(self.name)
             elif step == 'link':
                 self._set_link(desired['auto_start_link'])
             elif step == 'write_dropin':
                 self._write_dropin(desired['unit_dropin'])
+
+    def _write_configuration(self, desired):
+        """configuration.nix as given, and the conf records the system it was built as."""
+        path = self.layout.configuration_nix(self.name)
+        write_file_atomically(path, render_configuration_nix(self.name, desired['extra']))
+        self._record_system(desired)
 
     def _set_link(self, wanted):
         """machines.target wants container@NAME.service (facts §5.1, §9), or no longer does."""
@@ -834,6 +847,17 @@ def _without_new_meta(conf, current):
         else:
             shown.pop(key, None)
     return shown
+
+
+def _generation_diff(current, plan, path):
+    """A rollback changes the profile: show which generation becomes the current one."""
+    if 'rollback' not in plan.steps:
+        return []
+    below = [g for g in current['generations'] if g['number'] < current['generation']]
+    target = max(below, key=lambda g: g['number'])
+    return [dict(before_header=path, after_header=path,
+                 before='generation %s: %s\n' % (current['generation'], current.get('system_path')),
+                 after='generation %s: %s\n' % (target['number'], target['path']))]
 
 
 def _run_state(container):

@@ -81,6 +81,9 @@ options:
       - Switch the container's profile to the previous generation and activate it (reload when
         running, or stop and start when the conf file changes too).
       - The next run without O(rollback) applies the declared configuration again.
+      - With O(config) or O(settings) (the configuration of the generation rolled back to), its
+        C(configuration.nix) is written too, without a build.
+      - Refused when there is no earlier generation, and together with O(recreate).
     type: bool
     default: false
   rebuild:

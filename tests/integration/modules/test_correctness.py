@@ -197,3 +197,100 @@ def test_a_failed_start_puts_the_previous_state_back_and_says_why(fresh):
     # The next run with the same spec converges to it again (nothing was lost in between).
     again = play_ok(fresh, dict(name='t2', config=NGINX, forward_ports=[dict(host_port=8082, container_port=80)]))
     assert not again['changed']
+
+
+# item 8 -------------------------------------------------------------------------------------
+def test_rollback_at_the_oldest_generation_and_restart_when_stopped_are_refused(fresh):
+    play_ok(fresh, dict(name='t2', config=NGINX))
+    state = host_state(fresh, 'host1')
+    for check in (True, False):
+        run = fresh.playbook(module_play(dict(name='t2', rollback=True), check=check, ignore_errors=True))
+        result = module_result(run, 'task')
+        assert result['failed'] and not result['changed'], result
+        assert 'no generation before 1 to roll back to' in result['msg'], result['msg']
+    result = play_failed(fresh, dict(name='t2', state='stopped', restart=True))
+    assert 'restart: only with state=started' in result['msg']
+    assert host_state(fresh, 'host1') == state
+
+
+def test_rollback_shows_the_generation_in_the_diff(fresh):
+    play_ok(fresh, dict(name='t2', config=NGINX))
+    play_ok(fresh, dict(name='t2', config=NGINX + '\nenvironment.etc.x.text = "2";'))
+    run = fresh.playbook(module_play(dict(name='t2', rollback=True), check=True), diff=True)
+    diff = [d for d in module_result(run, 'task')['diff'] if d['before'] != d['after']]
+    assert [d['after_header'] for d in diff] == ['/nix/var/nix/profiles/per-container/t2/system'], diff
+    assert diff[0]['before'].startswith('generation 2: ') and diff[0]['after'].startswith('generation 1: ')
+
+
+# item 6 -------------------------------------------------------------------------------------
+ROLE_PLAY = '''
+- hosts: host1
+  gather_facts: false
+  roles:
+    - role: nixfleet.containers.container_fleet
+      vars:
+        container_fleet_containers: "{{ fleet }}"
+        container_fleet_summary_path: "{{ summary_path }}"
+'''
+HTTP_CHECK = {'http': {'port': 80, 'path': '/', 'from': 'host'}, 'retries': 2, 'delay': 0.5, 'timeout': 2}
+DROPIN = '/etc/systemd-mutable/system/container@web.service.d/50-nixfleet.conf'
+
+
+def test_health_gate_rollback_restores_configuration_and_limits(fresh, tmp_path):
+    summary = str(tmp_path / 'summary.json')
+    good = dict(name='web', config=NGINX, memory_max='512M', health_check=HTTP_CHECK)
+    run = fresh.playbook(ROLE_PLAY, extra_vars=dict(fleet=[good], summary_path=summary))
+    assert run.rc == 0, str(run)
+    configuration, dropin = configuration_of(fresh, 'web'), fresh.exec('host1', 'cat', DROPIN, check=True).stdout
+    # nginx off: the health gate fails and the role rolls the container back.
+    bad = dict(good, config='services.nginx.enable = false;', memory_max='256M')
+    run = fresh.playbook(ROLE_PLAY, extra_vars=dict(fleet=[bad], summary_path=summary))
+    assert 'rolled_back' in json.dumps(json.load(open(summary)))
+    assert configuration_of(fresh, 'web') == configuration
+    assert fresh.exec('host1', 'cat', DROPIN, check=True).stdout == dropin
+    assert http(fresh, '10.233.1.2').startswith('web generation 1')
+    # A later call that names the container without a configuration changes nothing.
+    again = play_ok(fresh, dict(name='web'))
+    assert not again['changed'], again['reasons']
+
+
+# item 9 -------------------------------------------------------------------------------------
+def test_info_refuses_a_name_that_is_a_path(fresh):
+    for name in ('../resolv', '.', 'a/b'):
+        result = play_failed(fresh, dict(name=name), module='nixos_container_info')
+        assert 'is not a container name' in result['msg'] and 'exists' not in result, result
+
+
+# item 4 -------------------------------------------------------------------------------------
+def test_a_relative_or_dotted_unit_dir_is_refused(fresh):
+    play_ok(fresh, dict(name='t2', config=NGINX))
+    state = host_state(fresh, 'host1')
+    home = fresh.exec('host1', 'sh', '-c', 'ls -A ~', check=True).stdout
+    cases = [dict(name='t2', config=NGINX, auto_start=True, systemd_unit_dir=path)
+             for path in ('etc/x', '/etc/systemd-mutable/../x')]
+    run = fresh.playbook(bad_play('nixos_container', cases))
+    for index in range(len(cases)):
+        result = module_result(run, 'bad%d' % index)
+        assert result['failed'] and 'systemd_unit_dir' in result['msg'], result
+    assert host_state(fresh, 'host1') == state
+    assert fresh.exec('host1', 'sh', '-c', 'ls -A ~', check=True).stdout == home
+    assert fresh.exec('host1', 'test', '-e', '/etc/x').returncode == 1
+
+
+# item 5 -------------------------------------------------------------------------------------
+def test_nat_forward_with_loopback_ips_then_another_forward(fresh):
+    address = fresh.address('host1')
+    args = dict(external_interface='eth0', internal_interfaces=['ve-+'], forwards=[
+        dict(host_port=8080, destination='10.233.1.2:80', loopback_ips=[address]),
+        dict(host_port=8081, destination='10.233.1.2:81')])
+    try:
+        first = play_ok(fresh, args, module='nixos_container_nat')
+        assert first['changed'] and first['rules_changed']
+        again = play_ok(fresh, args, module='nixos_container_nat')
+        assert not again['changed']
+        ruleset = fresh.exec('host1', 'nft', 'list', 'table', 'ip', 'nixfleet_nat', check=True).stdout
+        assert 'tcp dport 8081 dnat to 10.233.1.2:81' in ruleset
+        assert 'ip daddr %s tcp dport 8080 dnat to 10.233.1.2:80' % address in ruleset
+    finally:
+        fresh.exec('host1', 'sh', '-c', 'nft delete table ip nixfleet_nat; '
+                   'sysctl -q -w net.ipv4.conf.all.forwarding=0 net.ipv4.conf.default.forwarding=0')
