@@ -258,8 +258,15 @@ def _address_key(value):
 
 
 def module_options(container):
-    """The part of one spec that the nixos_containers module takes."""
-    return dict((k, v) for k, v in container.items() if k in MODULE_FIELDS)
+    """The part of one spec that the nixos_containers module takes.
+
+    The spec declares a container's forwards: none given means none (a forward removed from
+    the spec, or added to the conf by hand, is drift), not "leave them as they are".
+    """
+    options = dict((k, v) for k, v in container.items() if k in MODULE_FIELDS)
+    if options.get('state') != 'absent' and options.get('private_network', True) is not False:
+        options.setdefault('forward_ports', [])
+    return options
 
 
 def _error(host, containers, path, message):

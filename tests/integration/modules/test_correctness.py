@@ -294,3 +294,30 @@ def test_nat_forward_with_loopback_ips_then_another_forward(fresh):
     finally:
         fresh.exec('host1', 'sh', '-c', 'nft delete table ip nixfleet_nat; '
                    'sysctl -q -w net.ipv4.conf.all.forwarding=0 net.ipv4.conf.default.forwarding=0')
+
+
+# item 7 -------------------------------------------------------------------------------------
+def test_drift_sees_hand_made_and_removed_forwards_and_shows_the_diff(fresh):
+    from pathlib import Path
+    playbooks = Path(__file__).resolve().parents[3] / 'playbooks'
+    spec = [dict(name='web', config=NGINX, forward_ports=[dict(host_port=8085, container_port=80)])]
+    run = fresh.playbook(str(playbooks / 'site.yml'), extra_vars=dict(containers=spec), limit='host1')
+    assert run.rc == 0, str(run)
+
+    def drift(containers, diff=False):
+        run = fresh.playbook(str(playbooks / 'drift.yml'), extra_vars=dict(containers=containers), limit='host1',
+                             diff=diff)
+        assert run.rc == 0 and run.recap['host1']['changed'] == 0, str(run)
+        return run, run.result('host1', 'Show what differs on this host')['result']['msg']
+
+    assert drift(spec)[1] == ['no drift: 1 containers as declared']
+    # A forward removed from the spec is drift (the forward is still on the host).
+    run, msg = drift([dict(name='web', config=NGINX)], diff=True)
+    assert len(msg) == 1 and msg[0].startswith('web: restart (') and 'HOST_PORT' in msg[0], msg
+    shown = run.result('host1', 'Show the differences line by line (--diff)')['result']['msg']
+    assert '-HOST_PORT=tcp:8085:80' in shown, shown
+    assert 'HOST_PORT=tcp:8085:80' in conf_of(fresh, 'web')           # and nothing changed
+    # A HOST_PORT added to the conf by hand is drift.
+    fresh.exec('host1', 'sed', '-i', 's/^HOST_PORT=.*/HOST_PORT=tcp:8085:80,tcp:8086:80/',
+               '/etc/nixos-containers/web.conf', check=True)
+    assert 'HOST_PORT' in drift(spec)[1][0]
