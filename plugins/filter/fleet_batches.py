@@ -532,8 +532,10 @@ def _host_status(lost, problem, containers):
         return 'failed'
     if 'rolled_back' in outcomes:
         return 'rolled_back'
-    if outcomes & set(['created', 'updated', 'removed', 'planned']):
+    if outcomes & set(['created', 'updated', 'removed']):
         return 'updated'
+    if 'planned' in outcomes:
+        return 'planned'        # check mode: nothing was updated
     return 'unchanged'
 
 

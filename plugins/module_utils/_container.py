@@ -441,6 +441,9 @@ class ContainerManager(object):
         except CliError as error:
             raise self._failed_apply(error, saved)
         after = with_unit_files(self.host.refresh(self.name), self.params['systemd_unit_dir'])
+        if self.result.get('diff') and after:
+            # What was written, bookkeeping (the system just built) included.
+            self.result['diff'][0]['after'] = after['conf_text']
         self.result['container'] = public_facts(after)
         if after:
             self.result['generation_after'] = after.get('generation')
@@ -805,6 +808,9 @@ def _check_bind_sources(bind_mounts):
         source = item.get('host_path') or item.get('mount_point')
         if isinstance(source, str) and os.path.isabs(source) and not os.path.exists(source):
             raise ValueError('bind_mounts: host_path %s does not exist on the host' % source)
+        if source == '/' and item.get('read_only') is False:
+            raise ValueError('bind_mounts: a read-write bind of the host\'s / gives the container the whole '
+                             'host; bind a narrower host_path, or read_only: true')
 
 
 def _snapshot(current):

@@ -321,3 +321,26 @@ def test_drift_sees_hand_made_and_removed_forwards_and_shows_the_diff(fresh):
     fresh.exec('host1', 'sed', '-i', 's/^HOST_PORT=.*/HOST_PORT=tcp:8085:80,tcp:8086:80/',
                '/etc/nixos-containers/web.conf', check=True)
     assert 'HOST_PORT' in drift(spec)[1][0]
+
+
+# item 11 ------------------------------------------------------------------------------------
+def test_create_diff_shows_what_is_written_and_a_writable_root_bind_is_refused(fresh):
+    run = fresh.playbook(module_play(dict(name='t2', config=NGINX)), diff=True)
+    result = module_result(run, 'task')
+    assert result['diff'][0]['after'] == conf_of(fresh, 't2')
+    assert 'NIXFLEET_SYSTEM=/nix/store/' in result['diff'][0]['after']
+    state = host_state(fresh, 'host1')
+    result = play_failed(fresh, dict(name='t2', config=NGINX,
+                                     bind_mounts=[dict(mount_point='/host', host_path='/', read_only=False)]))
+    assert "read-write bind of the host's /" in result['msg']
+    assert host_state(fresh, 'host1') == state
+
+
+def test_check_mode_fleet_summary_says_planned(fresh, tmp_path):
+    summary = tmp_path / 'summary.json'
+    spec = [dict(name='web', config=NGINX, health_check=HTTP_CHECK)]
+    run = fresh.playbook(ROLE_PLAY, check=True, extra_vars=dict(fleet=spec, summary_path=str(summary)))
+    assert run.rc == 0, str(run)
+    host = json.loads(summary.read_text())['hosts']['host1']
+    assert host['status'] == 'planned' and host['containers']['web']['outcome'] == 'planned', host
+    assert 'host1: planned' in run.stdout
