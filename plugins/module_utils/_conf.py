@@ -665,8 +665,15 @@ def _gateway_errors(text):
     """Without a bridge the guest's default route goes via the host address: no prefix there."""
     if text.get('HOST_BRIDGE'):
         return []
-    return ['%s: %r must be a plain address (no /prefix): the container\'s default route goes via it'
-            % (_label(key), text[key]) for key in ('HOST_ADDRESS', 'HOST_ADDRESS6') if '/' in text.get(key, '')]
+    errors = ['%s: %r must be a plain address (no /prefix): the container\'s default route goes via it'
+              % (_label(key), text[key]) for key in ('HOST_ADDRESS', 'HOST_ADDRESS6') if '/' in text.get(key, '')]
+    # The host routes LOCAL_ADDRESS to ve-NAME as written: `ip route` refuses host bits under a prefix.
+    for key, version in (('LOCAL_ADDRESS', 4),):
+        interface = parse_address(text[key], version) if '/' in text.get(key, '') else None
+        if interface is not None and interface.ip != interface.network.network_address:
+            errors.append('%s: %r cannot be routed to the container (host bits under the /prefix): give it '
+                          'without a prefix' % (_label(key), text[key]))
+    return errors
 
 
 def _mount_point_errors(text):

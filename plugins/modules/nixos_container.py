@@ -172,6 +172,10 @@ options:
   forward_ports:
     description:
       - Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).
+      - Reaching such a port from another machine needs IP forwarding on the host
+        (C(net.ipv4.ip_forward), for example M(nixfleet.containers.nixos_container_nat) with its
+        default O(nixfleet.containers.nixos_container_nat#module:ip_forward=true)); from the host itself it works without.
+      - A host port belongs to one container of the host; another container's port is refused.
     type: list
     elements: dict
     suboptions:

@@ -123,7 +123,12 @@ options:
         description: Put the host side on this bridge.
         type: str
       forward_ports:
-        description: Ports forwarded from the host to the container (C(HOST_PORT)).
+        description:
+          - Ports forwarded from the host to the container (C(HOST_PORT)).
+          - Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward),
+            for example M(nixfleet.containers.nixos_container_nat)).
+          - A host port belongs to one container of the host; a port of another container (also one in this
+            list) is refused before any change.
         type: list
         elements: dict
         suboptions:

@@ -165,6 +165,7 @@ def test_values_that_can_never_start_are_refused_before_any_change(fresh):
     state = host_state(fresh, 'host1')
     cases = [
         (dict(host_address='10.231.3.1/32', local_address='10.231.3.2'), 'host_address'),
+        (dict(host_address='10.231.3.1', local_address='10.231.3.2/24'), 'host bits under the /prefix'),
         (dict(bind_mounts=[dict(mount_point='/', host_path='/srv')]), "bind_mounts: mount point '/'"),
         (dict(bind_mounts=[dict(mount_point='/data/../etc', host_path='/srv')]), '".."'),
         (dict(bind_mounts=[dict(mount_point='/data', host_path='/srv/../etc')]), '".."'),
@@ -344,3 +345,12 @@ def test_check_mode_fleet_summary_says_planned(fresh, tmp_path):
     host = json.loads(summary.read_text())['hosts']['host1']
     assert host['status'] == 'planned' and host['containers']['web']['outcome'] == 'planned', host
     assert 'host1: planned' in run.stdout
+
+
+# item 12 (what the docs now say) --------------------------------------------------------------
+def test_info_local_address_keeps_the_prefix_and_is_null_without_ipv4(fresh):
+    play_ok(fresh, dict(name='p4', config=NGINX, host_address='10.231.11.1', local_address='10.231.11.2/32'))
+    play_ok(fresh, dict(name='p6', config=NGINX, host_address6='fc00::11:1', local_address6='fc00::11:2'))
+    assert play_ok(fresh, dict(name='p4'), module='nixos_container_info')['container']['local_address'] == '10.231.11.2/32'
+    assert play_ok(fresh, dict(name='p6'), module='nixos_container_info')['container']['local_address'] is None
+    assert fresh.exec('host1', 'nixos-container', 'show-ip', 'p4', check=True).stdout.strip() == '10.231.11.2'
