@@ -173,7 +173,7 @@ def test_values_that_can_never_start_are_refused_before_any_change(fresh):
         (dict(bind_mounts=[dict(mount_point='/data', host_path='/nonexistent-nf')]),
          'host_path /nonexistent-nf does not exist on the host'),
     ]
-    run = fresh.playbook(bad_play('nixos_container', [dict(name='t2', config=NGINX, **args) for args, _ in cases]))
+    run = fresh.playbook(bad_play('nixos_container', [dict(name='t2', config=NGINX, **args) for args, dummy in cases]))
     for index, (args, needle) in enumerate(cases):
         result = module_result(run, 'bad%d' % index)
         assert result['failed'] and not result['changed'] and needle in result['msg'], (args, result['msg'])
