@@ -517,6 +517,7 @@ class ContainerManager(object):
 
     def _desired(self, current):
         p = self.params
+        _check_address_pair(p)
         if p['restart'] and p['state'] != 'started':
             raise ValueError('restart: only with state=started (state is %s)' % p['state'])
         desired = dict(state=p['state'], restart=p['restart'], recreate=p['recreate'],
@@ -800,6 +801,15 @@ def _profile_target(profile):
         return os.path.realpath(profile) if os.path.lexists(profile) else None
     except OSError:
         return None
+
+
+def _check_address_pair(p):
+    """Without a bridge both ends of ve-NAME come from the pair: give both (a bridge needs only the local one)."""
+    if p.get('host_bridge') or bool(p.get('host_address')) == bool(p.get('local_address')):
+        return
+    given, missing = ('host_address', 'local_address') if p.get('host_address') else ('local_address', 'host_address')
+    raise ValueError('parameters are required together: host_address, local_address (unless host_bridge is set); '
+                     '%s is given without %s' % (given, missing))
 
 
 def _check_bind_sources(bind_mounts):
