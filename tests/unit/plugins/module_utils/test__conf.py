@@ -178,7 +178,7 @@ def test_parse_keeps_file_order():
 
 def test_conf_from_options_everything():
     values = conf_from_options(dict(
-        private_network=True, host_address='10.233.4.1', local_address='10.233.4.2/24',
+        private_network=True, host_address='10.233.4.1', local_address='10.233.4.2/32',
         host_address6='fc00::1', local_address6='fc00::2/64', local_mac_address='02:de:ad:be:ef:01',
         host_bridge=None,
         forward_ports=[dict(host_port=8080, container_port=80), dict(protocol='udp', host_port=53)],
@@ -191,7 +191,7 @@ def test_conf_from_options_everything():
     assert values == {
         'PRIVATE_NETWORK': '1',
         'HOST_ADDRESS': '10.233.4.1',
-        'LOCAL_ADDRESS': '10.233.4.2/24',
+        'LOCAL_ADDRESS': '10.233.4.2/32',
         'HOST_BRIDGE': '',
         'HOST_PORT': 'tcp:8080:80,udp:53:53',
         'AUTO_START': '1',
