@@ -287,11 +287,10 @@ OPTIONS = (
            }}, doc=[
                'Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).',
                'Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward), '
-               'for example M(nixfleet.containers.nixos_container_nat) with its default '
-               'O(nixfleet.containers.nixos_container_nat#module:ip_forward=true)); from the host itself it works '
-               'without.',
-               'A host port belongs to one container of the host; a port of another container (also one in the same '
-               'O(nixfleet.containers.nixos_containers#module:containers) list) is refused before any change.',
+               'for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from '
+               'the host itself it works without.',
+               'A host port belongs to one container of the host; a port of another container (also one declared in '
+               'the same run) is refused before any change.',
            ], doc_declarative=[
                'C(forwardPorts), ports forwarded from the host to the container by systemd-nspawn.',
            ]),

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 
 NIX_INSTANTIATE = 'nix-instantiate'
 
