@@ -14,6 +14,7 @@ import os
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, render_conf, KNOWN_KEYS
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
+    read_file,
     write_file_atomically,
     FileLock,
     HostState,
@@ -206,16 +207,16 @@ class ContainerManager(object):
         if now.get('active_state') not in (None, 'inactive'):
             runner.stop(self.name)
         with FileLock(LOCK_PATH):
-            if _read(layout.conf_path(self.name)) != saved['conf_text']:
+            if read_file(layout.conf_path(self.name)) != saved['conf_text']:
                 write_file_atomically(layout.conf_path(self.name), saved['conf_text'])
         path = layout.configuration_nix(self.name)
-        if saved['configuration_nix'] is not None and _read(path) != saved['configuration_nix']:
+        if saved['configuration_nix'] is not None and read_file(path) != saved['configuration_nix']:
             write_file_atomically(path, saved['configuration_nix'])
         profile = layout.system_profile(self.name)
         if saved['generation'] and _profile_target(profile) != saved['system_path']:
             runner.call([self.host.nix_env, '-p', profile, '--switch-generation', str(saved['generation'])],
                         'nix-env --switch-generation %s of %s' % (saved['generation'], profile))
-        if (saved['unit_dropin'] or '') != (_read(dropin_path(self.params['systemd_unit_dir'], self.name)) or ''):
+        if (saved['unit_dropin'] or '') != (read_file(dropin_path(self.params['systemd_unit_dir'], self.name)) or ''):
             self._write_dropin(saved['unit_dropin'] or '')
         if saved['auto_start'] != os.path.lexists(wants_link_path(self.params['systemd_unit_dir'], self.name)):
             self._set_link(saved['auto_start'])
@@ -462,16 +463,9 @@ class ContainerManager(object):
         path = self.layout.conf_path(self.name)
         text = render_conf(values)
         with FileLock(LOCK_PATH):
-            if _read(path) != text:
+            if read_file(path) != text:
                 write_file_atomically(path, text)
 
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
 
 
 def _profile_target(profile):

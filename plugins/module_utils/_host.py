@@ -183,7 +183,7 @@ class HostState(object):
             self._conf_addresses = {}
             for name in self.layout.list_names():
                 container = self._containers.get(name)
-                conf = container['conf'] if container else parse_conf(_read(self.layout.conf_path(name)) or '')
+                conf = container['conf'] if container else parse_conf(read_file(self.layout.conf_path(name)) or '')
                 self._conf_addresses[name] = collect_used_ipv4([conf])
         if self._live is None:
             self._live = collect_used_ipv4([], live=self._live_ipv4())
@@ -206,7 +206,7 @@ class HostState(object):
         now, after = {}, {}
         for other in self.layout.list_names():
             container = self._containers.get(other)
-            now[other] = container['conf'] if container else parse_conf(_read(self.layout.conf_path(other)) or '')
+            now[other] = container['conf'] if container else parse_conf(read_file(self.layout.conf_path(other)) or '')
         after.update(self.planned)
         for other, planned in self.planned.items():
             if planned is None:
@@ -254,7 +254,8 @@ _MISSING_BINARY = {
 }
 
 
-def _read(path):
+def read_file(path):
+    """The text of PATH, or None when it cannot be read."""
     try:
         with open(path) as f:
             return f.read()
