@@ -109,18 +109,25 @@ options:
   host_bridge:
     description:
       - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
+      - "A bridged container needs no address option: O(local_address) and O(local_address6) alone, or none
+        (the guest configures its C(eth0) itself), as NixOS allows. No address pair is allocated for it."
     type: str
   host_address:
     description:
-      - "IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME)."
-      - "With O(local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding
-        every address in any conf file, with or without prefix, and addresses on live interfaces) and written
-        explicitly, so the container keeps it across O(recreate)."
+      - "Address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6 as NixOS accepts it
+        (the unit passes it to C(ip), which infers the family). Written verbatim to C(HOST_ADDRESS), not moved
+        to O(host_address6); with IPv6 here O(local_address) must be IPv6 too, and C(nixos-container show-ip)
+        cannot show such a container."
+      - "Required with O(local_address) unless O(host_bridge) is set."
+      - "With none of O(host_address), O(local_address), O(host_address6) given and no O(host_bridge), a free
+        pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file, with or without
+        prefix, and addresses on live interfaces) and written explicitly, so the container keeps it across
+        O(recreate)."
     type: str
   local_address:
     description:
-      - "IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with
-        O(host_address)."
+      - "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of
+        O(host_address)). Given together with O(host_address), or alone with O(host_bridge)."
     type: str
   host_address6:
     description:
@@ -352,18 +359,28 @@ options:
       host_bridge:
         description:
           - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
+          - "A bridged container needs no address option: O(containers[].local_address) and
+            O(containers[].local_address6) alone, or none (the guest configures its C(eth0) itself), as NixOS
+            allows. No address pair is allocated for it."
         type: str
       host_address:
         description:
-          - "IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME)."
-          - "With O(containers[].local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is
-            chosen (avoiding every address in any conf file, with or without prefix, and addresses on live
-            interfaces) and written explicitly, so the container keeps it across O(containers[].recreate)."
+          - "Address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6 as NixOS accepts
+            it (the unit passes it to C(ip), which infers the family). Written verbatim to C(HOST_ADDRESS),
+            not moved to O(containers[].host_address6); with IPv6 here O(containers[].local_address) must be
+            IPv6 too, and C(nixos-container show-ip) cannot show such a container."
+          - "Required with O(containers[].local_address) unless O(containers[].host_bridge) is set."
+          - "With none of O(containers[].host_address), O(containers[].local_address),
+            O(containers[].host_address6) given and no O(containers[].host_bridge), a free pair
+            C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file, with or without
+            prefix, and addresses on live interfaces) and written explicitly, so the container keeps it across
+            O(containers[].recreate)."
         type: str
       local_address:
         description:
-          - "IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with
-            O(containers[].host_address)."
+          - "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of
+            O(containers[].host_address)). Given together with O(containers[].host_address), or alone with
+            O(containers[].host_bridge)."
         type: str
       host_address6:
         description:
@@ -498,8 +515,12 @@ options:
   name:
     description:
       - "Name of the container, the attribute under C(containers) and the file name C(NAME.nix)."
-      - "The rules of M(nixfleet.containers.nixos_container): letters, digits and C(-) only, at most 11
-        characters; C(_) is refused, as NixOS refuses it. V(default) is taken by the imports file."
+      - "Letters, digits and C(-) only; C(_) is refused, as NixOS refuses it. V(default) is taken by the
+        imports file."
+      - "Length as NixOS checks it: at most 11 characters only with O(private_network) on a host whose kernel
+        version (C(uname -r)) compares at or below 5.8; on newer kernels up to 64 characters, because
+        systemd-nspawn shortens a long host-side C(ve-NAME) and keeps the full name as an interface altname.
+        M(nixfleet.containers.nixos_container) keeps the CLI's 11 characters."
     type: str
     required: true
   state:
@@ -561,18 +582,21 @@ options:
   host_bridge:
     description:
       - "C(hostBridge). Put the host side on this bridge (it becomes C(vb-NAME))."
+      - "O(local_address) and O(local_address6) alone, or no address at all, are accepted, as NixOS accepts
+        them."
     type: str
   host_address:
     description:
-      - "C(hostAddress), the IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME)."
+      - "C(hostAddress), the address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6
+        as NixOS accepts it (written verbatim)."
       - "Unlike M(nixfleet.containers.nixos_container), no free pair is chosen for you: a definition in the
         host configuration must name its addresses. Without any address or bridge, the container has only
         loopback."
     type: str
   local_address:
     description:
-      - "C(localAddress), the IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given
-        together with O(host_address)."
+      - "C(localAddress), the address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6.
+        Given together with O(host_address), or alone with O(host_bridge)."
     type: str
   host_address6:
     description:

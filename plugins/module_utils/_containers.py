@@ -45,8 +45,7 @@ def element_argument_spec():
 def containers_argument_spec():
     return dict(
         containers=dict(type='list', elements='dict', required=True, options=element_argument_spec(),
-                        mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE,
-                        required_together=[('host_address', 'local_address')]),
+                        mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE),
         exclusive=dict(type='bool', default=False),
         only=dict(type='list', elements='str'),
         nixos_container_bin=dict(type='path'),

@@ -185,7 +185,6 @@ def main():
     module = AnsibleModule(
         argument_spec=container_argument_spec(),
         mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE,
-        required_together=[('host_address', 'local_address')],
         supports_check_mode=True,
     )
     manager = ContainerManager(module)
