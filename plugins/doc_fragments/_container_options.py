@@ -211,6 +211,25 @@ options:
     description:
       - "User namespacing (C(PRIVATE_USERS)) - C(no), C(identity), C(pick) or a UID base."
     type: str
+  interfaces:
+    description:
+      - "Host interfaces moved into the container while it runs (C(INTERFACES), one C(--network-interface=)
+        each; systemd-nspawn then gives the container its own network namespace even without
+        O(private_network)). The interface leaves the host at start and comes back at stop."
+      - "The conf key is read by the unit of every container, so imperative containers get it as declarative
+        ones do. V([]) removes them. A change is a restart."
+      - "An interface cannot be listed twice, nor also in O(macvlans)."
+    type: list
+    elements: str
+  macvlans:
+    description:
+      - "Host interfaces that each get a macvlan in the container (C(MACVLANS), one C(--network-macvlan=)
+        each), named C(mv-IF) inside and created in bridge mode, so containers on the same interface reach
+        each other. The guest configures its addresses. Reaching them from the host needs a macvlan of the
+        host on the same interface."
+      - "Read by the unit of every container, as O(interfaces). V([]) removes them. A change is a restart."
+    type: list
+    elements: str
   start_timeout:
     description:
       - "Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing."
@@ -464,6 +483,27 @@ options:
         description:
           - "User namespacing (C(PRIVATE_USERS)) - C(no), C(identity), C(pick) or a UID base."
         type: str
+      interfaces:
+        description:
+          - "Host interfaces moved into the container while it runs (C(INTERFACES), one
+            C(--network-interface=) each; systemd-nspawn then gives the container its own network namespace
+            even without O(containers[].private_network)). The interface leaves the host at start and comes
+            back at stop."
+          - "The conf key is read by the unit of every container, so imperative containers get it as
+            declarative ones do. V([]) removes them. A change is a restart."
+          - "An interface cannot be listed twice, nor also in O(containers[].macvlans)."
+        type: list
+        elements: str
+      macvlans:
+        description:
+          - "Host interfaces that each get a macvlan in the container (C(MACVLANS), one C(--network-macvlan=)
+            each), named C(mv-IF) inside and created in bridge mode, so containers on the same interface reach
+            each other. The guest configures its addresses. Reaching them from the host needs a macvlan of the
+            host on the same interface."
+          - "Read by the unit of every container, as O(containers[].interfaces). V([]) removes them. A change
+            is a restart."
+        type: list
+        elements: str
       start_timeout:
         description:
           - "Seconds to wait for C(nixos-container start) (the guest reaching its default target) before
@@ -686,4 +726,15 @@ options:
     description:
       - "C(privateUsers) - C(no), C(identity), C(pick) or a UID base."
     type: str
+  interfaces:
+    description:
+      - "C(interfaces), host interfaces moved into the container while it runs."
+      - "An interface cannot be listed twice, nor also in O(macvlans)."
+    type: list
+    elements: str
+  macvlans:
+    description:
+      - "C(macvlans), host interfaces that each get a macvlan C(mv-IF) in the container (bridge mode)."
+    type: list
+    elements: str
 '''

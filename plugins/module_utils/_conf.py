@@ -298,10 +298,18 @@ def _port_errors(text):
 def _interface_errors(text):
     errors = []
     for key in ('HOST_BRIDGE', 'INTERFACES', 'MACVLANS'):
+        seen = set()
         for ifname in text.get(key, '').split():
             problem = interface_name_error(ifname)
             if problem:
                 errors.append('%s: %s' % (_label(key), problem))
+            if ifname in seen:
+                errors.append('%s: %s is listed more than once' % (_label(key), ifname))
+            seen.add(ifname)
+    # A moved interface is gone from the host, so nspawn could not put a macvlan on it.
+    for ifname in sorted(set(text.get('INTERFACES', '').split()) & set(text.get('MACVLANS', '').split())):
+        errors.append('%s: %s is also in %s; an interface moved into the container cannot carry a macvlan'
+                      % (_label('INTERFACES'), ifname, _label('MACVLANS')))
     return errors
 
 

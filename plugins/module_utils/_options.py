@@ -354,12 +354,33 @@ OPTIONS = (
            ], doc_declarative=[
                'C(privateUsers) - C(no), C(identity), C(pick) or a UID base.',
            ]),
-    # Conf keys the declarative module writes that no module option sets yet (facts P-13).
+    # Conf keys the declarative module writes that no module option sets yet (facts P-13), then the host
+    # interfaces given to the container (read by every container's unit).
     Option('copy_resolv_conf', 'bool', modes=(), applies=CONF, conf_key='COPY_RESOLV_CONF', change=RESTART),
     Option('network_namespace_path', 'path', modes=(), applies=CONF, conf_key='NETWORK_NAMESPACE_PATH',
            change=RESTART),
-    Option('interfaces', 'list', elements='str', modes=(), applies=CONF, conf_key='INTERFACES', change=RESTART),
-    Option('macvlans', 'list', elements='str', modes=(), applies=CONF, conf_key='MACVLANS', change=RESTART),
+    Option('interfaces', 'list', elements='str', modes=EVERY, applies=CONF, conf_key='INTERFACES', nix='interfaces',
+           change=RESTART, schema=_STR_LIST, doc=[
+               'Host interfaces moved into the container while it runs (C(INTERFACES), one '
+               'C(--network-interface=) each; systemd-nspawn then gives the container its own network namespace '
+               'even without O(private_network)). The interface leaves the host at start and comes back at stop.',
+               'The conf key is read by the unit of every container, so imperative containers get it as declarative '
+               'ones do. V([]) removes them. A change is a restart.',
+               'An interface cannot be listed twice, nor also in O(macvlans).',
+           ], doc_declarative=[
+               'C(interfaces), host interfaces moved into the container while it runs.',
+               'An interface cannot be listed twice, nor also in O(macvlans).',
+           ]),
+    Option('macvlans', 'list', elements='str', modes=EVERY, applies=CONF, conf_key='MACVLANS', nix='macvlans',
+           change=RESTART, schema=_STR_LIST, doc=[
+               'Host interfaces that each get a macvlan in the container (C(MACVLANS), one C(--network-macvlan=) '
+               'each), named C(mv-IF) inside and created in bridge mode, so containers on the same interface reach '
+               'each other. The guest configures its addresses. Reaching them from the host needs a macvlan of the '
+               'host on the same interface.',
+               'Read by the unit of every container, as O(interfaces). V([]) removes them. A change is a restart.',
+           ], doc_declarative=[
+               'C(macvlans), host interfaces that each get a macvlan C(mv-IF) in the container (bridge mode).',
+           ]),
     Option('start_timeout', 'int', default=120, schema={'type': 'integer', 'minimum': 1}, doc=[
         'Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing.',
     ]),

@@ -309,6 +309,8 @@ def test_bridged_containers_need_no_host_address(bridged):
     (dict(SYSTEM_PATH='$HOME/system'), ['system_path', "'$'"]),
     (dict(SYSTEM_PATH='result/system'), ['system_path', 'absolute']),
     (dict(INTERFACES='eth0 averyveryverylongif'), ['interfaces', 'bytes']),
+    (dict(INTERFACES='eth1 eth1'), ['interfaces', 'more than once']),
+    (dict(INTERFACES='eth1', MACVLANS='eth2 eth1'), ['interfaces', 'macvlans', 'cannot carry a macvlan']),
     (dict(PRIVATE_USERS='sometimes'), ['private_users']),
     (dict(PRIVATE_USERS='4294967296'), ['private_users']),
     (dict(PRIVATE_NETWORK='yes'), ['private_network', '0 or 1']),

@@ -293,6 +293,8 @@ def test_long_names_as_nixos_asserts_them(kernel, private_network, refused):
     dict(host_bridge='br0', local_address='192.168.0.100/24', local_address6='fc00::2/7'),
     dict(host_bridge='br0'),
     dict(host_address='fc00::2', local_address='fc00::1'),
+    dict(interfaces=['eth1']),
+    dict(macvlans=['eth1'], private_network=False),
 ])
 def test_nixos_test_definitions_pass(given):
     # containers-bridge (webserver, web-noip) and containers-ip (webserver6), as the VM tests write them.
@@ -464,3 +466,10 @@ def test_managed_names_by_first_line(tmp_path):
     (tmp_path / 'notes.txt').write_text(MANAGED_MARK + '\n')
     assert managed_names(str(tmp_path)) == ['web']
     assert managed_names(str(tmp_path / 'missing')) == []
+
+
+def test_interfaces_and_macvlans_are_nixos_lists():
+    # containers-physical_interfaces (server) and containers-macvlans (test1), as the VM tests write them.
+    assert nix_options(params(name='server', interfaces=['eth1'])) == {'privateNetwork': True, 'interfaces': ['eth1']}
+    assert nix_options(params(name='test1', private_network=False, macvlans=['eth1'])) == {
+        'privateNetwork': False, 'macvlans': ['eth1']}
