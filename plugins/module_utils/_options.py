@@ -245,7 +245,8 @@ OPTIONS = (
                'moved to O(host_address6); with IPv6 here O(local_address) must be IPv6 too, and '
                'C(nixos-container show-ip) cannot show such a container.',
                'Required with O(local_address) unless O(host_bridge) is set.',
-               'With none of O(host_address), O(local_address), O(host_address6) given and no O(host_bridge), a free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding '
+               'With none of O(host_address), O(local_address), O(host_address6) given and no O(host_bridge), a '
+               'free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding '
                'every address in any conf file, with or without prefix, and addresses on live interfaces) and '
                'written explicitly, so the container keeps it across O(recreate).',
            ], doc_declarative=[

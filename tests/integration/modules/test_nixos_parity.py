@@ -79,7 +79,7 @@ def fails(lab, *argv):
 
 def eventually(lab, *argv, tries=20):
     """ARGV succeeds within TRIES seconds (IPv6 duplicate address detection takes a moment)."""
-    for _ in range(tries):
+    for _attempt in range(tries):
         if lab.exec(HOST, *argv, timeout=30).returncode == 0:
             return True
         time.sleep(1)
@@ -200,7 +200,7 @@ def test_imperative_containers_take_the_same_definitions(fresh):
         succeed(fresh, 'curl', '--fail', 'http://192.168.0.100/')
         assert eventually(fresh, 'curl', '--fail', '--connect-timeout', '2', 'http://[fc00::2]/')
         succeed(fresh, 'nixos-container', 'run', 'web-noip', '--', 'ip', 'link', 'show', 'eth0')
-        for _ in range(20):
+        for _attempt in range(20):
             if fresh.exec('host2', 'curl', '--fail', '--connect-timeout', '2', 'http://[fc00::1]/').returncode == 0:
                 break
             time.sleep(1)

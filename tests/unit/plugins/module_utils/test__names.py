@@ -79,13 +79,13 @@ def test_invalid_interface_names(ifname, word):
     assert message is not None and word in message
 
 
-@pytest.mark.parametrize('a, b, order', [
+@pytest.mark.parametrize('left, right, order', [
     ('5.8', '5.8', 0), ('5.8.0', '5.8', 1), ('5.7.19', '5.8', -1), ('5.10', '5.8', 1),
     ('6.18.0-1-amd64', '5.8', 1), ('5.8-rc1', '5.8', 1), ('5.8pre1', '5.8', -1), ('2.3a', '2.3', 1),
 ])
-def test_compare_versions_orders_as_nix(a, b, order):
-    assert compare_versions(a, b) == order
-    assert compare_versions(b, a) == -order
+def test_compare_versions_orders_as_nix(left, right, order):
+    assert compare_versions(left, right) == order
+    assert -compare_versions(right, left) == order
 
 
 def test_declarative_limit():
