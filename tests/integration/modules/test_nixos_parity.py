@@ -264,3 +264,24 @@ def test_imperative_interfaces_and_macvlans(fresh):
     bad = module_result(fresh.playbook(module_play(dict(macvlan, interfaces=['eth1']), host='host2',
                                                    ignore_errors=True)), 'task', host='host2')
     assert bad['failed'] and 'cannot carry a macvlan' in bad['msg'], bad
+
+
+def test_nixos_containers_takes_the_bridge_definitions(fresh):
+    """nixos_containers' elements accept containers-bridge's webserver and web-noip as they are."""
+    fresh.exec('host3', 'sh', '-c', 'ip link add br0 type bridge && ip addr add 192.168.0.1/24 dev br0 && '
+               'ip link set br0 up', check=True)
+    try:
+        elements = [dict(name='webserver', private_network=True, host_bridge='br0',
+                         local_address='192.168.0.100/24', local_address6='fc00::2/7', config=HTTPD),
+                    dict(name='web-noip', private_network=True, host_bridge='br0', config=HTTPD)]
+        run = fresh.playbook(module_play(dict(containers=elements), host='host3', module='nixos_containers'))
+        result = module_result(run, 'task', host='host3')
+        assert result['changed'] and not result['failed'], result
+        again = fresh.playbook(module_play(dict(containers=elements), host='host3', module='nixos_containers'))
+        assert not module_result(again, 'task', host='host3')['changed']
+        assert fresh.exec('host3', 'curl', '--fail', '--connect-timeout', '2', 'http://192.168.0.100/').returncode == 0
+        noip = fresh.exec('host3', 'cat', '/etc/nixos-containers/web-noip.conf', check=True).stdout
+        assert 'HOST_ADDRESS=\n' in noip and 'LOCAL_ADDRESS=\n' in noip
+        assert fresh.exec('host3', 'nixos-container', 'run', 'web-noip', '--', 'ip', 'link', 'show', 'eth0').returncode == 0
+    finally:
+        fresh.exec('host3', 'ip', 'link', 'del', 'br0')

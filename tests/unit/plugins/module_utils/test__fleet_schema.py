@@ -42,6 +42,11 @@ GOOD = [
     [dict(name='f', flake='/srv/flk#web', health_check={'http': {'url': 'http://10.233.1.2/', 'from': 'controller'}})],
     [dict(name='s', system_path='/nix/store/abc-nixos-system'), dict(name='c', config_file='/srv/c.nix')],
     [dict(name='h', private_network=False, health_check={'command': ['true']})],
+    # NixOS's own definitions (containers-bridge, containers-ip, containers-physical_interfaces).
+    [dict(name='webserver', host_bridge='br0', local_address='192.168.0.100/24', local_address6='fc00::2/7'),
+     dict(name='web-noip', host_bridge='br0'),
+     dict(name='webserver6', host_address='fc00::2', local_address='fc00::1'),
+     dict(name='server', interfaces=['eth1']), dict(name='test1', private_network=False, macvlans=['eth1'])],
 ]
 
 
