@@ -38,6 +38,9 @@ options:
     description:
       - "Destroy and create the container again, even when nothing changed. Its root directory is lost."
       - "Its addresses are kept, because the module passes them explicitly."
+      - "Without O(config), O(settings), O(config_file), O(flake) or O(system_path) the guest is rebuilt from
+        the configuration it has now (its C(configuration.nix), its flake, or else its current system)."
+      - "Mutually exclusive with O(rollback) (a recreated container has a new profile)."
     type: bool
     default: false
   rollback:
@@ -45,6 +48,9 @@ options:
       - "Switch the container's profile to the previous generation and activate it (reload when running, or
         stop and start when the conf file changes too)."
       - "The next run without O(rollback) applies the declared configuration again."
+      - "With O(config) or O(settings) (the configuration of the generation rolled back to), its
+        C(configuration.nix) is written too, without a build."
+      - "Refused when there is no earlier generation, and together with O(recreate)."
     type: bool
     default: false
   rebuild:
@@ -127,7 +133,8 @@ options:
   local_address:
     description:
       - "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of
-        O(host_address)). Given together with O(host_address), or alone with O(host_bridge)."
+        O(host_address)). Given together with O(host_address), or alone with O(host_bridge) (then with the
+        bridge's prefix, like C(10.0.0.5/24))."
     type: str
   host_address6:
     description:
@@ -144,6 +151,11 @@ options:
   forward_ports:
     description:
       - "Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT))."
+      - "Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward),
+        for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from the
+        host itself it works without."
+      - "A host port belongs to one container of the host; a port of another container (also one declared in
+        the same run) is refused before any change."
     type: list
     elements: dict
     suboptions:
@@ -305,6 +317,10 @@ options:
         description:
           - "Destroy and create the container again, even when nothing changed. Its root directory is lost."
           - "Its addresses are kept, because the module passes them explicitly."
+          - "Without O(containers[].config), O(containers[].settings), O(containers[].config_file),
+            O(containers[].flake) or O(containers[].system_path) the guest is rebuilt from the configuration
+            it has now (its C(configuration.nix), its flake, or else its current system)."
+          - "Mutually exclusive with O(containers[].rollback) (a recreated container has a new profile)."
         type: bool
         default: false
       rollback:
@@ -312,6 +328,9 @@ options:
           - "Switch the container's profile to the previous generation and activate it (reload when running,
             or stop and start when the conf file changes too)."
           - "The next run without O(containers[].rollback) applies the declared configuration again."
+          - "With O(containers[].config) or O(containers[].settings) (the configuration of the generation
+            rolled back to), its C(configuration.nix) is written too, without a build."
+          - "Refused when there is no earlier generation, and together with O(containers[].recreate)."
         type: bool
         default: false
       rebuild:
@@ -399,7 +418,7 @@ options:
         description:
           - "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of
             O(containers[].host_address)). Given together with O(containers[].host_address), or alone with
-            O(containers[].host_bridge)."
+            O(containers[].host_bridge) (then with the bridge's prefix, like C(10.0.0.5/24))."
         type: str
       host_address6:
         description:
@@ -416,6 +435,11 @@ options:
       forward_ports:
         description:
           - "Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT))."
+          - "Reaching such a port from another machine needs IP forwarding on the host
+            (C(net.ipv4.ip_forward), for example M(nixfleet.containers.nixos_container_nat) with its default
+            C(ip_forward=true)); from the host itself it works without."
+          - "A host port belongs to one container of the host; a port of another container (also one declared
+            in the same run) is refused before any change."
         type: list
         elements: dict
         suboptions:

@@ -162,7 +162,7 @@ def conf_values_errors(values):
         if not problems:
             clean[key] = text[key]
     for check in (_flag_errors, _address_errors, _mac_errors, _port_errors, _interface_errors,
-                  _path_errors, _private_users_errors, _nspawn_flag_errors):
+                  _path_errors, _private_users_errors, _nspawn_flag_errors, _gateway_errors, _mount_point_errors):
         errors.extend(check(clean))
     errors.extend(_pairing_errors(text))
     errors.extend(_network_mode_errors(text))
@@ -353,6 +353,41 @@ def option_of_flag(word):
         if word.startswith(prefix):
             return option
     return None
+
+
+def _gateway_errors(text):
+    """Without a bridge the guest's default route goes via the host address: no prefix there."""
+    if text.get('HOST_BRIDGE'):
+        return []
+    errors = ['%s: %r must be a plain address (no /prefix): the container\'s default route goes via it'
+              % (_label(key), text[key]) for key in ('HOST_ADDRESS', 'HOST_ADDRESS6') if '/' in text.get(key, '')]
+    # The host routes LOCAL_ADDRESS to ve-NAME as written: `ip route` refuses host bits under a prefix.
+    for key, version in (('LOCAL_ADDRESS', 4),):
+        interface = parse_address(text[key], version) if '/' in text.get(key, '') else None
+        if interface is not None and interface.ip != interface.network.network_address:
+            errors.append('%s: %r cannot be routed to the container (host bits under the /prefix): give it '
+                          'without a prefix' % (_label(key), text[key]))
+    return errors
+
+
+def _mount_point_errors(text):
+    """Mount points nspawn could never mount: relative, the root itself, or through '..'."""
+    errors = []
+    for word in text.get('EXTRA_NSPAWN_FLAGS', '').split():
+        option, mount_point = _mount_of_flag(word)
+        if not option:
+            continue
+        paths = [('mount point', mount_point)]
+        if option == 'bind_mounts':
+            paths.append(('host path', word.split('=', 1)[1].split(':')[0]))
+        for what, path in paths:
+            if not path.startswith('/'):
+                errors.append('%s: %s %r must be an absolute path' % (option, what, path))
+            elif '..' in path.split('/'):
+                errors.append('%s: %s %r must not contain ".."' % (option, what, path))
+            elif what == 'mount point' and not path.strip('/'):
+                errors.append('%s: %s %r is the container\'s root' % (option, what, path))
+    return errors
 
 
 def _mount_of_flag(word):

@@ -130,10 +130,19 @@ class ContainerSet(object):
             params['nixos_container_bin'] = self.params['nixos_container_bin']
             manager = ContainerManager(self.module, params, host)
             try:
-                manager.prepare()
+                manager.prepare(check_conflicts=False)
             except ValueError as e:
                 raise ValueError('containers[%d] (%s): %s' % (index, spec['name'], e))
             self.managers.append(manager)
+        # Once every container is planned: the others are checked as they will be after the run.
+        errors = []
+        for index, manager in enumerate(self.managers[len(self.removals):]):
+            try:
+                manager.check_conflicts()
+            except ValueError as e:
+                errors.append('containers[%d] (%s): %s' % (index, manager.name, e))
+        if errors:
+            raise ValueError('; '.join(errors))
 
     def in_scope(self, name):
         only = self.params['only']

@@ -21,6 +21,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import c
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
     binary_finder,
+    read_file,
     write_file_atomically,
     FileLock,
     MODULE_LOCK_PATH,
@@ -217,7 +218,7 @@ def is_managed(text):
 
 def managed_names(directory, read=None, listdir=os.listdir):
     """Names of the container files in DIRECTORY this module wrote (by their first line)."""
-    read = read or _read
+    read = read or read_file
     try:
         entries = listdir(directory)
     except OSError:
@@ -232,13 +233,6 @@ def managed_names(directory, read=None, listdir=os.listdir):
             names.append(match.group(1))
     return sorted(names)
 
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -273,8 +267,8 @@ class DeclarativeManager(object):
 
     def _run(self):
         p = self.params
-        before = _read(self.path)
-        imports_before = _read(self.imports_path)
+        before = read_file(self.path)
+        imports_before = read_file(self.imports_path)
         for path, text in ((self.path, before), (self.imports_path, imports_before)):
             if text is not None and not is_managed(text):
                 raise ValueError('%s exists and was not written by this module (its first line is not "%s"); '
@@ -334,7 +328,7 @@ class DeclarativeManager(object):
             raise ValueError('config: the rendered %s does not parse: %s' % (self.path, error))
         config_file = self.params.get('config_file')
         if config_file:
-            error = nix_parse_error(_read(config_file) or '', run)
+            error = nix_parse_error(read_file(config_file) or '', run)
             if error:
                 raise ValueError('config_file: %s does not parse: %s' % (config_file, error))
 

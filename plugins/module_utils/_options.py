@@ -139,11 +139,17 @@ OPTIONS = (
     Option('recreate', 'bool', default=False, modes=LIVE, doc=[
         'Destroy and create the container again, even when nothing changed. Its root directory is lost.',
         'Its addresses are kept, because the module passes them explicitly.',
+        'Without O(config), O(settings), O(config_file), O(flake) or O(system_path) the guest is rebuilt from the '
+        'configuration it has now (its C(configuration.nix), its flake, or else its current system).',
+        'Mutually exclusive with O(rollback) (a recreated container has a new profile).',
     ]),
     Option('rollback', 'bool', default=False, modes=LIVE, doc=[
         "Switch the container's profile to the previous generation and activate it (reload when running, or "
         'stop and start when the conf file changes too).',
         'The next run without O(rollback) applies the declared configuration again.',
+        'With O(config) or O(settings) (the configuration of the generation rolled back to), its '
+        'C(configuration.nix) is written too, without a build.',
+        'Refused when there is no earlier generation, and together with O(recreate).',
     ]),
     Option('rebuild', 'bool', default=False, schema=_BOOL, doc=[
         "Rebuild the guest system even when the configuration text did not change (for example when a flake's "
@@ -259,7 +265,8 @@ OPTIONS = (
     Option('local_address', modes=EVERY, applies=CONF, conf_key='LOCAL_ADDRESS', nix='localAddress', change=RESTART,
            network=True, schema=_STR, doc=[
                "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of "
-               'O(host_address)). Given together with O(host_address), or alone with O(host_bridge).',
+               'O(host_address)). Given together with O(host_address), or alone with O(host_bridge) (then with the '
+               "bridge's prefix, like C(10.0.0.5/24)).",
            ], doc_declarative=[
                "C(localAddress), the address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6. "
                'Given together with O(host_address), or alone with O(host_bridge).',
@@ -292,6 +299,11 @@ OPTIONS = (
                'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'host_port': _PORT, 'container_port': _PORT},
            }}, doc=[
                'Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).',
+               'Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward), '
+               'for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from '
+               'the host itself it works without.',
+               'A host port belongs to one container of the host; a port of another container (also one declared in '
+               'the same run) is refused before any change.',
            ], doc_declarative=[
                'C(forwardPorts), ports forwarded from the host to the container by systemd-nspawn.',
            ]),

@@ -42,7 +42,7 @@ EXAMPLES = r'''
     name: web
   register: web
 
-- name: Its address, as nixos-container show-ip prints it
+- name: Its IPv4 address as written in the conf (a /prefix is kept; null for an IPv6-only container)
   ansible.builtin.debug:
     msg: "{{ web.container.local_address }}"
   when: web.exists

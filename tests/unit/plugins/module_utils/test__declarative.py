@@ -9,7 +9,6 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _declarative
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import container_argument_spec
@@ -26,8 +25,6 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._declarative i
     SHARED_OPTIONS,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
-from ansible_collections.nixfleet.containers.plugins.modules import nixos_container_declarative
-from ansible_collections.nixfleet.containers.tests.unit.plugins.module_utils.conftest import module_documentation
 
 # Calls the guest module with stub arguments, so its attribute set can be read as JSON.
 GUEST_OF = '(import %s).containers.%s.config { config = { }; lib = { }; pkgs = { }; }'
@@ -112,25 +109,6 @@ def test_shared_options_are_nixos_containers_own():
     for key in SHARED_OPTIONS:
         assert spec[key] == single[key], key
     assert set(spec) - set(SHARED_OPTIONS) == {'state', 'directory', 'restart_if_changed'}
-
-
-def _doc_options(options):
-    return dict((name, (o.get('type', 'str'), o.get('default'), o.get('choices'), o.get('required', False),
-                        o.get('elements'), _doc_options(o.get('suboptions', {}))))
-                for name, o in options.items())
-
-
-def _spec_options(spec):
-    return dict((name, (o.get('type', 'str'), o.get('default'), o.get('choices'), o.get('required', False),
-                        o.get('elements'), _spec_options(o.get('options', {}))))
-                for name, o in spec.items())
-
-
-def test_documentation_matches_the_argument_spec():
-    doc = module_documentation(nixos_container_declarative)['options']
-    assert _doc_options(doc) == _spec_options(declarative_argument_spec())
-    yaml.safe_load(nixos_container_declarative.EXAMPLES)
-    yaml.safe_load(nixos_container_declarative.RETURN)
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._containers im
 from ansible_collections.nixfleet.containers.plugins.module_utils._fleet_schema import (
     FLEET_SCHEMA,
     fleet_address_errors,
+    fleet_port_errors,
     MODULE_FIELDS,
     ROLLOUT_FIELDS,
     module_options,
@@ -180,3 +181,14 @@ def test_address_check_ignores_automatic_invalid_and_ipv6_spellings():
     errors = fleet_address_errors(specs)
     assert [(e.host, e.container, e.field()) for e in errors] == [('h2', 'd', 'containers[2].local_address6')]
     assert 'fc00::2 is also the local_address6 of container c on host h1' in errors[0].message
+
+
+def test_port_check_per_host_and_protocol():
+    specs = {'h1': [dict(name='a', forward_ports=[dict(host_port=80), dict(host_port=53, protocol='udp')]),
+                    dict(name='b', forward_ports=[dict(host_port=53), dict(host_port=80, protocol='tcp')])],
+             'h2': [dict(name='c', forward_ports=[dict(host_port=80)])],
+             'h3': 'not a list'}
+    errors = fleet_port_errors(specs)
+    assert [(e.host, e.container, e.field(), e.message) for e in errors] == [
+        ('h1', 'b', 'containers[1].forward_ports[1].host_port',
+         'host port 80/tcp is also forwarded by container a on this host (containers[0])')]
