@@ -467,7 +467,6 @@ class ContainerManager(object):
                 write_file_atomically(path, text)
 
 
-
 def _profile_target(profile):
     try:
         return os.path.realpath(profile) if os.path.lexists(profile) else None

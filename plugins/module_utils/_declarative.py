@@ -234,7 +234,6 @@ def managed_names(directory, read=None, listdir=os.listdir):
     return sorted(names)
 
 
-
 # ---------------------------------------------------------------------------------------
 # The module's run
 
