@@ -207,17 +207,19 @@ def _flag_errors(text):
 
 
 def _address_errors(text):
+    # HOST_ADDRESS/LOCAL_ADDRESS take either family, as on NixOS: the unit passes them to `ip`,
+    # which infers it. The *6 keys take IPv6 only (the unit uses `ip -6`).
     errors = []
-    for key, version in (('HOST_ADDRESS', 4), ('LOCAL_ADDRESS', 4),
+    for key, version in (('HOST_ADDRESS', None), ('LOCAL_ADDRESS', None),
                          ('HOST_ADDRESS6', 6), ('LOCAL_ADDRESS6', 6)):
         if text.get(key) and parse_address(text[key], version) is None:
-            errors.append('%s: %r is not an IPv%d address with an optional /prefix'
-                          % (_label(key), text[key], version))
+            errors.append('%s: %r is not an %s address with an optional /prefix'
+                          % (_label(key), text[key], 'IPv6' if version else 'IPv4 or IPv6'))
     return errors
 
 
-def parse_address(value, version):
-    """``ipaddress.ip_interface`` of ``ADDRESS[/PREFIX]`` of that IP version, or None."""
+def parse_address(value, version=None):
+    """``ipaddress.ip_interface`` of ``ADDRESS[/PREFIX]`` (of that IP version when given), or None."""
     address, slash, prefix = value.partition('/')
     if slash and not _PREFIX.match(prefix):
         return None                     # no netmask or hostmask forms: `ip addr` wants a length
@@ -225,7 +227,7 @@ def parse_address(value, version):
         interface = ipaddress.ip_interface(value)
     except ValueError:
         return None
-    if interface.version != version or '%' in address:
+    if (version and interface.version != version) or '%' in address:
         return None
     return interface
 
@@ -242,6 +244,11 @@ def _pairing_errors(text):
         if host and local and host.split('/')[0] == local.split('/')[0]:
             errors.append('%s and %s must differ, both are %s'
                           % (_label(host_key), _label(local_key), host.split('/')[0]))
+        host_ip, local_ip = parse_address(host), parse_address(local)
+        if host_ip and local_ip and host_ip.version != local_ip.version:
+            # The container's default route via HOST_ADDRESS needs an address of its own family.
+            errors.append('%s (%s) and %s (%s) must be of the same IP version'
+                          % (_label(host_key), host, _label(local_key), local))
     return errors
 
 
@@ -291,10 +298,18 @@ def _port_errors(text):
 def _interface_errors(text):
     errors = []
     for key in ('HOST_BRIDGE', 'INTERFACES', 'MACVLANS'):
+        seen = set()
         for ifname in text.get(key, '').split():
             problem = interface_name_error(ifname)
             if problem:
                 errors.append('%s: %s' % (_label(key), problem))
+            if ifname in seen:
+                errors.append('%s: %s is listed more than once' % (_label(key), ifname))
+            seen.add(ifname)
+    # A moved interface is gone from the host, so nspawn could not put a macvlan on it.
+    for ifname in sorted(set(text.get('INTERFACES', '').split()) & set(text.get('MACVLANS', '').split())):
+        errors.append('%s: %s is also in %s; an interface moved into the container cannot carry a macvlan'
+                      % (_label('INTERFACES'), ifname, _label('MACVLANS')))
     return errors
 
 

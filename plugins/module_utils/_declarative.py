@@ -26,7 +26,11 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
     FileLock,
     MODULE_LOCK_PATH,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._names import (
+    container_name_error,
+    declarative_max_length,
+    MAX_MACHINE_NAME_LENGTH,
+)
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     attr_name,
     nix_attrset_body_error,
@@ -67,10 +71,16 @@ def declarative_argument_spec():
 # ---------------------------------------------------------------------------------------
 # Checking
 
-def input_errors(params):
-    """Every reason the options cannot become a container definition, each naming its option."""
+def input_errors(params, kernel_release=None):
+    """Every reason the options cannot become a container definition, each naming its option.
+
+    ``kernel_release``: the host kernel's version (``uname -r``), for NixOS's name-length rule.
+    """
     name = params.get('name')
-    error = container_name_error(name)
+    if kernel_release is None:
+        kernel_release = os.uname()[2]
+    error = container_name_error(name, declarative_max_length(params.get('private_network') is not False,
+                                                              kernel_release))
     if error:
         return ['name: %s' % error]
     errors = []
@@ -216,7 +226,7 @@ def managed_names(directory, read=None, listdir=os.listdir):
     names = []
     for entry in entries:
         match = _FILE_NAME.match(entry)
-        if not match or entry == IMPORTS_FILE or container_name_error(match.group(1)):
+        if not match or entry == IMPORTS_FILE or container_name_error(match.group(1), MAX_MACHINE_NAME_LENGTH):
             continue
         text = read(os.path.join(directory, entry))
         if text is not None and is_managed(text):

@@ -88,7 +88,6 @@ _CONTAINER = {
     'additionalProperties': False,
     'required': ['name'],
     'properties': _CONTAINER_PROPERTIES,
-    'dependentRequired': {'host_address': ['local_address'], 'local_address': ['host_address']},
 }
 
 FLEET_SCHEMA = {

@@ -146,10 +146,10 @@ container:
       description: The conf file's keys and values.
       type: dict
     host_address:
-      description: Host-side IPv4 address.
+      description: Host-side address (IPv4, or IPv6 as NixOS accepts it).
       type: str
     local_address:
-      description: Container IPv4 address.
+      description: Container address (IPv4, or IPv6 as NixOS accepts it).
       type: str
     generation:
       description: Current generation of the container's profile.

@@ -84,10 +84,12 @@ containers:
       description: Whether the container has its own network namespace.
       type: bool
     host_address:
-      description: Host-side IPv4 address, as written in the conf.
+      description: Host-side address (IPv4, or IPv6 as NixOS accepts it), as written in the conf.
       type: str
     local_address:
-      description: The container's IPv4 address, as written in the conf (C(nixos-container show-ip) prints it without prefix).
+      description:
+        - The container's address (IPv4, or IPv6 as NixOS accepts it), as written in the conf.
+        - C(nixos-container show-ip) prints an IPv4 one without prefix.
       type: str
     host_address6:
       description: Host-side IPv6 address.
