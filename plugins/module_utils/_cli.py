@@ -140,6 +140,10 @@ class Runner(object):
     def reload(self, name):
         return self.call([self.systemctl, 'reload', 'container@%s' % name], 'systemctl reload container@%s' % name)
 
+    def reset_failed(self, name):
+        unit = 'container@%s.service' % name
+        return self.call([self.systemctl, 'reset-failed', unit], 'systemctl reset-failed %s' % unit)
+
     def show_units(self, names):
         """ActiveState & co of container@NAME for every name, in ONE systemctl call."""
         if not names:

@@ -1,6 +1,7 @@
 """Shared helpers of the emulator tests (they drive one lab host through the `lab` fixture)."""
 
 import json
+import time
 
 HOST = "host1"
 PROG = "/run/current-system/sw/bin/nixos-container"
@@ -66,6 +67,21 @@ def python(lab, code, *args):
 
 def describe(lab, *paths):
     return json.loads(python(lab, DESCRIBE, *paths).stdout)
+
+
+def real_systemd(lab):
+    """Whether the host booted systemd (the systemd lab) rather than running the emulated units."""
+    return lab.exec(HOST, "test", "-d", "/run/systemd/system").returncode == 0
+
+
+def wait_unit(lab, name, active_state, timeout=20):
+    """container@NAME's properties once its ActiveState is ACTIVE_STATE (or the last seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        props = unit_properties(lab, name, "ActiveState", "SubState", "Result", "NRestarts")
+        if props["ActiveState"] == active_state or time.monotonic() > deadline:
+            return props
+        time.sleep(0.2)
 
 
 def clean_host(lab):
