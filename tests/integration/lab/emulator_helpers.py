@@ -11,8 +11,11 @@ PROG = "/run/current-system/sw/bin/nixos-container"
 CLEAN_HOST = r'''
 import os, shutil, subprocess, glob
 confdir = "/etc/nixos-containers"
+real_systemd = os.path.isdir("/run/systemd/system")
 for unit in glob.glob("/run/nixos-lab/units/container@*.service.json"):
     subprocess.run(["systemctl", "stop", os.path.basename(unit)[:-5]])
+if real_systemd:  # a unit retrying a failed start (Restart=on-failure) is not `up` for destroy
+    subprocess.run(["systemctl", "stop", "container@*.service"], check=True)
 for conf in sorted(glob.glob(confdir + "/*.conf")):
     name = os.path.basename(conf)[:-5]
     regular = os.path.isfile(conf) and not os.path.islink(conf) and os.path.getsize(conf) > 0
@@ -30,6 +33,8 @@ for path in glob.glob("/run/nixos-lab/faults/*/*"):
     os.unlink(path)
 for path in glob.glob("/run/nixos-lab/units/*"):
     os.unlink(path)
+if real_systemd:  # a failed unit outlives its container
+    subprocess.run(["systemctl", "reset-failed", "container@*"], check=True)
 print(" ".join(sorted(os.listdir(confdir))))
 '''
 
