@@ -154,6 +154,10 @@ class Runner(object):
         return [line.strip()[:MAX_JOURNAL_LINE] for line in out.splitlines()
                 if line.strip() and line.strip() != '-- No entries --']
 
+    def reset_failed(self, name):
+        unit = 'container@%s.service' % name
+        return self.call([self.systemctl, 'reset-failed', unit], 'systemctl reset-failed %s' % unit)
+
     def show_units(self, names):
         """ActiveState & co of container@NAME for every name, in ONE systemctl call."""
         if not names:

@@ -363,6 +363,10 @@ class ContainerManager(object):
             elif step == 'stop':
                 runner.stop(self.name)
             elif step == 'start':
+                # Restart=on-failure (facts §5.2) retries a failed start; after five starts in
+                # 10 s systemd refuses the next one until the unit's failure is reset.
+                if (current or {}).get('active_state') in ('failed', 'activating'):
+                    runner.reset_failed(self.name)
                 runner.start(self.name, timeout=self.params['start_timeout'])
             elif step == 'write_conf':
                 self._write_conf(desired['conf'])

@@ -1,4 +1,4 @@
-"""Fixtures for tests that drive the lab of emulated NixOS hosts (docs/lab.md).
+"""Fixtures for tests that drive the lab of NixOS-like hosts (docs/lab.md).
 
 `lab` (session): brings the lab up once (3 hosts) unless it is already up, and takes it down
 at the end if it brought it up (NIXFLEET_LAB_KEEP=1 keeps it). `clean_hosts` (function):
@@ -186,9 +186,14 @@ command -v nixos-container >/dev/null 2>&1 || exit 0
 for name in $(nixos-container list); do
   if [ "$(nixos-container status "$name" 2>/dev/null)" = up ]; then
     nixos-container stop "$name" || echo "stop $name failed" >&2
+  elif [ -d /run/systemd/system ]; then
+    # A unit retrying a failed start (Restart=on-failure) is not `up`; destroy would leave it.
+    systemctl stop "container@$name.service"
   fi
   nixos-container destroy "$name" || echo "destroy $name failed" >&2
 done
+# A failed unit outlives its container and leaves the host's systemd `degraded`.
+if [ -d /run/systemd/system ]; then systemctl reset-failed 'container@*'; fi
 nixos-container list
 """
 

@@ -1,6 +1,7 @@
 """Shared helpers of the emulator tests (they drive one lab host through the `lab` fixture)."""
 
 import json
+import time
 
 HOST = "host1"
 PROG = "/run/current-system/sw/bin/nixos-container"
@@ -10,8 +11,11 @@ PROG = "/run/current-system/sw/bin/nixos-container"
 CLEAN_HOST = r'''
 import os, shutil, subprocess, glob
 confdir = "/etc/nixos-containers"
+real_systemd = os.path.isdir("/run/systemd/system")
 for unit in glob.glob("/run/nixos-lab/units/container@*.service.json"):
     subprocess.run(["systemctl", "stop", os.path.basename(unit)[:-5]])
+if real_systemd:  # a unit retrying a failed start (Restart=on-failure) is not `up` for destroy
+    subprocess.run(["systemctl", "stop", "container@*.service"], check=True)
 for conf in sorted(glob.glob(confdir + "/*.conf")):
     name = os.path.basename(conf)[:-5]
     regular = os.path.isfile(conf) and not os.path.islink(conf) and os.path.getsize(conf) > 0
@@ -29,6 +33,8 @@ for path in glob.glob("/run/nixos-lab/faults/*/*"):
     os.unlink(path)
 for path in glob.glob("/run/nixos-lab/units/*"):
     os.unlink(path)
+if real_systemd:  # a failed unit outlives its container
+    subprocess.run(["systemctl", "reset-failed", "container@*"], check=True)
 print(" ".join(sorted(os.listdir(confdir))))
 '''
 
@@ -66,6 +72,21 @@ def python(lab, code, *args):
 
 def describe(lab, *paths):
     return json.loads(python(lab, DESCRIBE, *paths).stdout)
+
+
+def real_systemd(lab):
+    """Whether the host booted systemd (the systemd lab) rather than running the emulated units."""
+    return lab.exec(HOST, "test", "-d", "/run/systemd/system").returncode == 0
+
+
+def wait_unit(lab, name, active_state, timeout=20):
+    """container@NAME's properties once its ActiveState is ACTIVE_STATE (or the last seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        props = unit_properties(lab, name, "ActiveState", "SubState", "Result", "NRestarts")
+        if props["ActiveState"] == active_state or time.monotonic() > deadline:
+            return props
+        time.sleep(0.2)
 
 
 def clean_host(lab):

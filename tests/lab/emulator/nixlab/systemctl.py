@@ -7,7 +7,8 @@ import time
 
 from . import common, units
 
-VERBS = ("start", "stop", "restart", "reload", "is-active", "show", "daemon-reload", "status", "reboot")
+VERBS = ("start", "stop", "restart", "reload", "is-active", "show", "daemon-reload", "status", "reboot",
+         "reset-failed")
 
 RESULT_TEXT = {
     "exit-code": "the control process exited with error code",
@@ -169,6 +170,15 @@ def do_reload(unit_list, opts):
     return status
 
 
+def do_reset_failed(unit_list, opts):
+    for unit in unit_list:
+        if units.instance_of(unit) is None:
+            sys.stderr.write("Failed to reset failed state of unit %s: Unit %s not loaded.\n" % (unit, unit))
+            return 1
+        units.reset_failed(unit)
+    return 0
+
+
 def do_is_active(unit_list, opts):
     any_active = False
     for unit in unit_list:
@@ -212,7 +222,8 @@ def do_status(unit_list, opts):
 
 
 HANDLERS = {"start": do_start, "stop": do_stop, "restart": do_restart, "reload": do_reload,
-            "is-active": do_is_active, "show": do_show, "status": do_status, "reboot": do_reboot}
+            "is-active": do_is_active, "show": do_show, "status": do_status, "reboot": do_reboot,
+            "reset-failed": do_reset_failed}
 
 
 def parse(argv):

@@ -612,6 +612,16 @@ def start(unit, block=True):
     return "done" if final["ActiveState"] == "active" else final["Result"]
 
 
+def reset_failed(unit):
+    """A failed unit becomes inactive (dead), as systemctl reset-failed makes it."""
+    with locked(unit):
+        state = read_state(unit)
+        if state["ActiveState"] == "failed":
+            set_active_state(state, "inactive", "dead")
+            state["Result"] = "success"
+            write_state(unit, state)
+
+
 def stop(unit):
     with locked(unit):
         state = read_state(unit)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _host
-from ansible_collections.nixfleet.containers.plugins.module_utils._container import container_argument_spec
+from ansible_collections.nixfleet.containers.plugins.module_utils._container import ContainerManager, container_argument_spec
 from ansible_collections.nixfleet.containers.plugins.module_utils._containers import (
     containers_argument_spec,
     element_argument_spec,
@@ -87,3 +87,43 @@ def test_load_reads_every_unit_in_one_systemctl_call(host):
     assert len(show) == 1 and show[0][-3:] == ['container@a.service', 'container@b.service', 'container@c.service']
     assert state.current('missing') is None and state.current('b')['kind'] == 'imperative'
     assert len([argv for argv in state.module.commands if 'show' in argv]) == 1
+
+
+class UnitStateModule(FakeModule):
+    """A host whose container@ units report ACTIVE_STATE, and which records every command."""
+    check_mode = False
+
+    def __init__(self, active_state):
+        super(UnitStateModule, self).__init__()
+        self.active_state = active_state
+
+    def get_bin_path(self, name, required=False, opt_dirs=None):
+        return {'nixos-container': '/nc', 'systemctl': '/systemctl'}.get(name)
+
+    def run_command(self, argv, data=None, cwd=None):
+        self.commands.append(argv)
+        if argv[:2] == ['/systemctl', 'show']:
+            return 0, ''.join('Id=%s\nActiveState=%s\nSubState=x\nResult=x\nMainPID=0\n\n' % (unit, self.active_state)
+                              for unit in argv[3:]), ''
+        return 0, '', ''
+
+
+@pytest.mark.parametrize('active_state,reset', [('failed', True), ('activating', True), ('inactive', False)])
+def test_a_failed_unit_is_reset_before_it_starts_again(tmp_path, monkeypatch, active_state, reset):
+    # Restart=on-failure (facts §5.2): after a few failed starts systemd refuses the next start
+    # ("Start request repeated too quickly") until reset-failed; `activating` is its auto-restart.
+    conf_dir = tmp_path / 'etc'
+    conf_dir.mkdir()
+    (conf_dir / 'web.conf').write_text('PRIVATE_NETWORK=1\nHOST_ADDRESS=10.233.1.1\nLOCAL_ADDRESS=10.233.1.2\n')
+    monkeypatch.setattr(_host.Layout, 'detect', classmethod(lambda cls: Layout(str(conf_dir), str(tmp_path))))
+    module = UnitStateModule(active_state)
+    params = dict((name, spec.get('default')) for name, spec in container_argument_spec().items())
+    params.update(name='web', state='started', systemd_unit_dir=str(tmp_path / 'units'))
+    manager = ContainerManager(module, params, host=_host.HostState(module))
+    assert manager.prepare().steps == ['start']
+    manager.apply()
+    changes = [argv for argv in module.commands if argv[:2] != ['/systemctl', 'show']]
+    reset_argv = ['/systemctl', 'reset-failed', 'container@web.service']
+    start_argv = ['timeout', '--kill-after=10', str(params['start_timeout']), '/nc', 'start', 'web']
+    assert changes == ([reset_argv] if reset else []) + [start_argv]
+    assert manager.result['actions'] == changes

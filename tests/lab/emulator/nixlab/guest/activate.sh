@@ -11,6 +11,9 @@ printf 'root:x:0:\nnogroup:x:65534:\n' > /etc/group.lab-new
 mv -f /etc/group.lab-new /etc/group
 printf 'export PATH=/run/current-system/sw/bin\nexport NIX_REMOTE=daemon\n' > /etc/profile.lab-new
 mv -f /etc/profile.lab-new /etc/profile
+# What machined reports as the guest's OS (machinectl list), as NixOS's /etc/os-release says.
+printf 'NAME=NixOS\nID=nixos\nVERSION="25.11 (lab)"\nVERSION_ID="25.11"\nPRETTY_NAME="NixOS 25.11 (lab)"\n' > /etc/os-release.lab-new
+mv -f /etc/os-release.lab-new /etc/os-release
 # The generation this activation belongs to (the container's profile link).
 lab_gen=$(readlink /nix/var/nix/profiles/system 2>/dev/null | sed -n 's/^system-\([0-9]*\)-link$/\1/p')
 echo "${lab_gen:-0}" > /run/nixos-lab-guest/generation
