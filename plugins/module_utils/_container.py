@@ -221,6 +221,8 @@ class ContainerManager(object):
         if saved['auto_start'] != os.path.lexists(wants_link_path(self.params['systemd_unit_dir'], self.name)):
             self._set_link(saved['auto_start'])
         if saved['running']:
+            if now.get('active_state') in ('failed', 'activating'):
+                runner.reset_failed(self.name)   # the failed start may have used up the start limit
             runner.start(self.name, timeout=self.params['start_timeout'])
 
     def _really_changed(self, plan, before, after):
