@@ -12,7 +12,8 @@ The role keeps its state in host facts; these filters turn that state into the n
   with the module item that undoes it;
 - ``fleet_undo`` / ``fleet_rolled_back``: what to roll back on a host, and the outcomes after it;
 - ``fleet_progress``: after a batch, whether the rollout goes on (failures, lost hosts);
-- ``fleet_summary`` / ``fleet_report``: the rollout's summary (the role's contract) and its text.
+- ``fleet_summary`` / ``fleet_report``: the rollout's summary (the role's contract) and its text;
+- ``fleet_order``: ``fleet_batches`` and, when no batch is to run, ``fleet_summary``, in one pass.
 
 Documented in the ``fleet_*.yml`` files beside this one. Everything here is plain data in,
 plain data out: the unit tests call these functions with dicts.
@@ -575,6 +576,20 @@ def _result(hosts, state, check_mode):
     return 'success'
 
 
+def fleet_order(hostvars, hosts, reached, sizes, max_fail_percentage=0, check_mode=False):
+    """The role's first step after the plan: ``state`` (fleet_batches) and ``summary``
+    (fleet_summary, set only when no batch is to run: a no-op, check mode, a stop before any
+    change; else None), from one look at each host's facts instead of one per filter: each
+    ``hostvars[host]`` merges and templates every variable of the host."""
+    hosts = _plain(list(hosts))
+    facts = dict((host, _host_facts(hostvars, host, (SPEC_FACT, PLAN_FACT, OUTCOMES_FACT))) for host in hosts)
+    state = fleet_batches(facts, hosts, reached, sizes, max_fail_percentage)
+    summary = None
+    if check_mode or state['stopped'] or not state['schedule']:
+        summary = fleet_summary(facts, hosts, reached, state, check_mode)
+    return dict(state=state, summary=summary)
+
+
 def fleet_report(summary):
     """The summary as lines of text for ansible.builtin.debug."""
     summary = _plain(summary) or {}
@@ -616,5 +631,6 @@ class FilterModule(object):
             'fleet_rolled_back': fleet_rolled_back,
             'fleet_progress': fleet_progress,
             'fleet_summary': fleet_summary,
+            'fleet_order': fleet_order,
             'fleet_report': fleet_report,
         }

@@ -16,6 +16,7 @@ from ansible_collections.nixfleet.containers.plugins.filter.fleet_batches import
     batch_sizes,
     fleet_batches,
     fleet_gate,
+    fleet_order,
     fleet_outcomes,
     fleet_progress,
     fleet_report,
@@ -531,7 +532,43 @@ def test_report_lines():
         'result: success (check mode: nothing changed)', 'batches: none (nothing to change)']
 
 
+class CountingHostvars(dict):
+    """hostvars that count how often each host's variables are looked up."""
+
+    def __init__(self, data):
+        super(CountingHostvars, self).__init__(data)
+        self.lookups = {}
+
+    def __getitem__(self, host):
+        self.lookups[host] = self.lookups.get(host, 0) + 1
+        return super(CountingHostvars, self).__getitem__(host)
+
+
+@pytest.mark.parametrize('changes, check_mode, reached', [
+    (True, False, HOSTS),               # batches to run: no summary yet
+    (False, False, HOSTS),              # a no-op
+    (True, True, HOSTS),                # --check
+    (True, False, HOSTS[:2]),           # a lost host stops the rollout before any change
+])
+def test_order_is_batches_and_the_summary_when_no_batch_runs(changes, check_mode, reached):
+    specs = dict((h, [WEB, CACHE]) for h in HOSTS)
+    plans = dict((h, plan_of(web=plan_entry('reload' if changes else 'noop'), cache=plan_entry())) for h in HOSTS)
+    hostvars = CountingHostvars(hostvars_for(specs, plans))
+    ordered = fleet_order(hostvars, HOSTS, reached, [1, '25%'], 0, check_mode)
+    # one look at each host's variables, for the batches and the summary together
+    assert hostvars.lookups == dict((h, 1) for h in HOSTS)
+    state = fleet_batches(hostvars, HOSTS, reached, [1, '25%'], 0)
+    assert ordered['state'] == state
+    if changes and not check_mode and reached == HOSTS:
+        assert state['schedule'] and ordered['summary'] is None
+    else:
+        assert ordered['summary'] == fleet_summary(hostvars, HOSTS, reached, state, check_mode)
+        assert ordered['summary']['check_mode'] is check_mode
+    json.dumps(ordered)
+
+
 def test_the_filters_are_exposed():
     assert sorted(FilterModule().filters()) == [
-        'fleet_batches', 'fleet_gate', 'fleet_outcomes', 'fleet_progress', 'fleet_report', 'fleet_rolled_back',
+        'fleet_batches', 'fleet_gate', 'fleet_order', 'fleet_outcomes', 'fleet_progress', 'fleet_report',
+        'fleet_rolled_back',
         'fleet_summary', 'fleet_undo']
