@@ -12,6 +12,8 @@ LABCTL = REPO / 'tests' / 'lab' / 'labctl'
 HOSTS = ('host1', 'host2', 'host3')
 NGINX_ON = 'services.nginx.enable = true;'
 NGINX_OFF = 'services.nginx.enable = false;'
+REPORT_WRITE = 'Write the summary as JSON on the controller'
+REPORT_FAIL = 'Fail when the rollout did not succeed'
 HTTP_CHECK = {'http': {'port': 80, 'path': '/', 'from': 'host'}, 'retries': 2, 'delay': 0.5, 'timeout': 2}
 
 ROLE_PLAY = textwrap.dedent('''
@@ -75,7 +77,7 @@ def remote_results(run, host):
              'nixfleet.containers.fleet_validate', 'ansible.builtin.include_tasks', 'ansible.builtin.fail')
     return [r['task'] for r in run.results
             if r['host'] == host and not r['skipped'] and r['action'] not in local
-            and r['name'] != 'Write the summary as JSON on the controller']
+            and r['name'] != REPORT_WRITE]
 
 
 def test_rollout_in_batches_then_no_op_and_check_mode(fresh, tmp_path):
@@ -114,6 +116,14 @@ def test_rollout_in_batches_then_no_op_and_check_mode(fresh, tmp_path):
     for host in HOSTS:
         assert remote_results(run, host) == [
             'nixfleet.containers.container_fleet : Plan every container of this host in one call (nothing changes here)']
+    assert digests(fresh) == before
+
+    # The same without a summary file: the role ends after showing the summary, without the
+    # (skipped) write and fail tasks.
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_summary_path='')
+    assert run.rc == 0 and summary is None, str(run)
+    assert 'host3: unchanged (3 unchanged)' in run.stdout
+    assert not [r for r in run.results if r['name'] in (REPORT_WRITE, REPORT_FAIL)], run.results
     assert digests(fresh) == before
 
     # --check --diff of a change: planned and shown, nothing changed.
@@ -202,6 +212,10 @@ def test_unreachable_host(fresh, tmp_path):
     assert summary['stopped']['batch'] == 0 and 'before any change' in summary['stopped']['reason']
     assert outcomes(summary, 'web') == ['pending'] * 3
     assert dict((host, host_digest(fresh, host)) for host in ('host1', 'host2')) == before
+    # Without a summary file the report does not end the role early: the play still fails.
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_summary_path='')
+    assert run.rc != 0 and summary is None, str(run)
+    assert 'the rollout ended with result failed: before any change' in run.result('host1', REPORT_FAIL)['result']['msg']
     fresh.fault('host3', 'clear')
 
     # Unreachable mid-rollout (after batch 1), within max_fail_percentage: the rest completes.
