@@ -5,6 +5,7 @@ Usage (root, the lab of NIXFLEET_LAB_ID up with at least as many hosts as the la
 e.g. `tests/lab/labctl up --hosts 20`):
     NIXFLEET_LAB_ID=5 .venv/bin/python benchmarks/noop_ratio.py [--shapes 3x50,20x20] [--runs 5]
         [--baseline /tmp/base/.build]   # also the rollout of another tree, interleaved (before/after)
+        [--phases]                      # also each playbook's time per task (median)
 For each shape HOSTSxCOUNT the first HOSTS lab hosts (`--limit`) get COUNT containers
 (state=present, one nixos_containers call per host), then the ping playbook, the rollout
 playbook (nixfleet.containers.rollout) and one nixos_containers call per host run
@@ -28,7 +29,7 @@ ORDER = ('ping', 'rollout', 'one_call')
 BASELINE = 'rollout_baseline'
 
 
-def shape_run(shape, runs, pipelining, baseline=None):
+def shape_run(shape, runs, pipelining, baseline=None, phases=False):
     hosts_count, count = (int(n) for n in shape.split('x'))
     hosts = tuple(sorted('host%d' % i for i in range(1, hosts_count + 1)))
     fleet.HOSTS = hosts          # what the checks expect in the recap and the summary
@@ -66,6 +67,13 @@ def shape_run(shape, runs, pipelining, baseline=None):
             print('| %s | %.2f | %s | %.2fx | %.2f | %.2fx |' % (
                 fleet.LABELS[name], median, fleet.fmt(r.elapsed for r in results[name]), median / ping,
                 cpu, cpu / ping_cpu))
+        if phases:
+            # Each task from its start to the next one's (fleet.task_shares), median over the runs.
+            for name in order:
+                print('\n%s, phases (median s):\n' % fleet.LABELS[name])
+                fleet.header('phase', 's')
+                for phase, seconds in fleet.task_shares(results[name]):
+                    print('| %s | %.3f |' % (phase, seconds))
         sys.stdout.flush()
     finally:
         bench.write_spec({}, state='absent')
@@ -80,12 +88,13 @@ def main():
     parser.add_argument('--pipelining', default='True')
     parser.add_argument('--baseline', help='a collections path holding another tree of nixfleet.containers: '
                                            'its rollout playbook runs interleaved with the others')
+    parser.add_argument('--phases', action='store_true', help='also print where each playbook spends its time, per task')
     args = parser.parse_args()
     print('machine: nproc=%d kernel=%s load=%s, %s, NIXFLEET_LAB_ID=%s' % (
         os.cpu_count(), os.uname().release, fleet.load(), time.strftime('%Y-%m-%d %H:%M'),
         os.environ.get('NIXFLEET_LAB_ID')))
     for shape in args.shapes.split(','):
-        shape_run(shape, args.runs, args.pipelining, args.baseline)
+        shape_run(shape, args.runs, args.pipelining, args.baseline, args.phases)
     print('\nload after: %s' % fleet.load())
 
 
