@@ -449,4 +449,3 @@ def _normal_ports(value):
         return ','.join(sorted('%s:%d:%d' % parse_port_spec(item) for item in items))
     except ValueError:
         return value
-

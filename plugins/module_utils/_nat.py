@@ -15,6 +15,7 @@ __metaclass__ = type
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _nft
 from ansible_collections.nixfleet.containers.plugins.module_utils import _iptables
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import Commands
 from ansible_collections.nixfleet.containers.plugins.module_utils._nft import NatError
 
 # NixOS networking.nat sets both (facts §7.1); all/forwarding also switches ip_forward.
@@ -24,34 +25,14 @@ FORWARDING_SYSCTLS = {
 }
 
 
-class Host(object):
-    """Commands and sysctls of the host, or of one network namespace on it."""
+class Host(Commands):
+    """The host's commands (``_host.Commands``, failures are NatError) and its sysctls, or
+    those of one network namespace on it."""
 
-    def __init__(self, run, which, netns=None):
-        self._run = run
-        self._which = which
-        self.netns = netns
-        self.actions = []
+    error = NatError
 
     def binary(self, name):
-        return self._which(name)
-
-    def _wrap(self, argv):
-        if self.netns:
-            return [self._which('ip') or 'ip', 'netns', 'exec', self.netns] + list(argv)
-        return list(argv)
-
-    def query(self, argv, data=None):
-        return self._run(self._wrap(argv), data=data)
-
-    def call(self, argv, what, data=None):
-        argv = self._wrap(argv)
-        self.actions.append(argv)
-        rc, out, err = self._run(argv, data=data)
-        if rc != 0:
-            raise NatError('%s failed: %s' % (what, (err or out or 'exit status %d' % rc).strip()),
-                           argv, rc, out, err)
-        return out
+        return self.which(name)
 
     def read_sysctl(self, key):
         if not self.netns:
@@ -60,11 +41,11 @@ class Host(object):
                     return handle.read().strip()
             except (IOError, OSError):
                 return None
-        rc, out, _err = self.query([self._which('sysctl') or 'sysctl', '-n', key])
+        rc, out, _err = self.query([self.which('sysctl') or 'sysctl', '-n', key])
         return out.strip() if rc == 0 else None
 
     def write_sysctl(self, key, value):
-        self.call([self._which('sysctl') or 'sysctl', '-q', '-w', '%s=%s' % (key, value)],
+        self.call([self.which('sysctl') or 'sysctl', '-q', '-w', '%s=%s' % (key, value)],
                   'sysctl %s=%s' % (key, value))
 
 

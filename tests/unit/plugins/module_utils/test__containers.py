@@ -120,7 +120,7 @@ def test_a_failed_unit_is_reset_before_it_starts_again(tmp_path, monkeypatch, ac
     params = dict((name, spec.get('default')) for name, spec in container_argument_spec().items())
     params.update(name='web', state='started', systemd_unit_dir=str(tmp_path / 'units'))
     manager = ContainerManager(module, params, host=_host.HostState(module))
-    assert manager.prepare().steps == ['start']
+    assert manager.prepare().names == ['start']
     manager.apply()
     changes = [argv for argv in module.commands if argv[:2] != ['/systemctl', 'show']]
     reset_argv = ['/systemctl', 'reset-failed', 'container@web.service']
