@@ -37,12 +37,18 @@ class Step(object):
 
 
 class Plan(object):
-    """What a module will do: ACTION (noop when there are no steps), STEPS in order, REASONS."""
+    """What a module will do: ACTION (noop when there are no steps), STEPS in order, REASONS.
 
-    def __init__(self, action, steps, reasons=()):
+    BEFORE and AFTER, when given, are the state the steps start from and the one they make,
+    as the module's ``--diff`` shows them.
+    """
+
+    def __init__(self, action, steps, reasons=(), before=None, after=None):
         self.action = action
         self.steps = list(steps)
         self.reasons = list(reasons)
+        self.before = before
+        self.after = after
 
     @property
     def changes(self):
