@@ -158,7 +158,13 @@ class Runner(object):
 
     def reset_failed(self, name):
         unit = unit_name(name)
-        return self.call([self.systemctl, 'reset-failed', unit], 'systemctl reset-failed %s' % unit)
+        try:
+            return self.call([self.systemctl, 'reset-failed', unit], 'systemctl reset-failed %s' % unit)
+        except CliError as e:
+            # A stopped unit that was retrying a failed start may be unloaded already: no failure to reset.
+            if 'not loaded' in (e.stderr or ''):
+                return ''
+            raise
 
     def show_units(self, names):
         """ActiveState & co of container@NAME for every name, in ONE systemctl call."""
