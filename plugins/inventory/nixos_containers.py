@@ -17,7 +17,7 @@ description:
     variables) and, with O(discover=true), from the hosts themselves, asked over SSH for their
     container conf files and unit states (C(/etc/nixos-containers/*.conf) or the pre-22.05
     C(/etc/containers), and C(systemctl show container@NAME)). Only the hosts' POSIX shell,
-    C(cat) and C(systemctl) are used; nothing is changed on them.
+    C(cat), C(ls) and C(systemctl) are used; nothing is changed on them.
   - The hosts to ask are those of O(host_group) (or named in O(fleet)) that an inventory source
     read B(before) this one defines; their C(ansible_host), C(ansible_port), C(ansible_user),
     C(ansible_ssh_private_key_file), C(ansible_ssh_common_args) and C(ansible_ssh_extra_args)
@@ -140,6 +140,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._paths import 
     MODERN_CONF_DIR,
     PODMAN_CONF_FILES,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._state import DECLARATIVE_SH, unit_name
 
 try:
     from ansible.utils.unsafe_proxy import make_unsafe
@@ -153,8 +154,8 @@ ALL_GROUP = 'nixos_containers'
 STATES = ('up', 'down', 'absent', 'unknown')
 
 # Run by the host's shell: each conf file of the layout in use (facts §2.1: the modern
-# directory when it exists), its unit's ActiveState, and whether it is a link (declarative
-# confs are links into the store). "$1" is a per-run random marker, so no conf text can
+# directory when it exists), its unit's ActiveState, and whether it is declarative (the rule
+# of _state.is_declarative). "$1" is a per-run random marker, so no conf text can
 # forge a record boundary.
 _DISCOVER = r'''
 mark=$1
@@ -163,14 +164,15 @@ dir=%(modern)s
 for conf in "$dir"/*%(suffix)s; do
   [ -f "$conf" ] || continue
   name=${conf##*/}; name=${name%%%(suffix)s}
-  kind=imperative; [ -L "$conf" ] && kind=declarative
-  active=$(systemctl show "container@$name.service" -p ActiveState --value 2>/dev/null)
+  kind=imperative; %(declarative)s && kind=declarative
+  active=$(systemctl show "%(unit)s" -p ActiveState --value 2>/dev/null)
   printf '%%s %%s %%s %%s %%s\n' "$mark" "$dir" "$name" "$kind" "${active:-unknown}"
   cat "$conf"
   printf '\n'
 done
 printf '%%s end\n' "$mark"
-''' % dict(modern=MODERN_CONF_DIR, legacy=LEGACY_CONF_DIR, suffix=CONF_SUFFIX)
+''' % dict(modern=MODERN_CONF_DIR, legacy=LEGACY_CONF_DIR, suffix=CONF_SUFFIX,
+           declarative=DECLARATIVE_SH, unit=unit_name('$name'))
 
 
 def parse_discovery(text, mark):

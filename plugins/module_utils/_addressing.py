@@ -80,21 +80,6 @@ def collect_used_ipv4(conf_values_iterable, live=()):
     return used
 
 
-def collect_used_ipv4_networks(conf_values_iterable):
-    """The networks claimed by addresses written with a prefix shorter than /32.
-
-    ``LOCAL_ADDRESS=10.233.3.2/24`` makes the unit route all of 10.233.3.0/24 to that
-    container, so no other pair should be taken from it.
-    """
-    networks = set()
-    for values in conf_values_iterable:
-        for key in ADDRESS_KEYS:
-            interface = _ipv4_interface(values.get(key))
-            if interface is not None and interface.network.prefixlen < 32:
-                networks.add(interface.network)
-    return networks
-
-
 def allocate_pair(used, used_networks=()):
     """``(host, local)`` = (10.233.N.1, 10.233.N.2) for the first N in 1..254 where neither
     address is in ``used`` nor inside any of ``used_networks``. Raises PoolExhausted.

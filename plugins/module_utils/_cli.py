@@ -15,6 +15,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
+from ansible_collections.nixfleet.containers.plugins.module_utils._state import container_of_unit, unit_name
 
 SYSTEMCTL_PROPERTIES = ('Id', 'ActiveState', 'SubState', 'Result', 'MainPID')
 # How much of a unit's journal a failure message quotes.
@@ -141,13 +142,14 @@ class Runner(object):
 
     # systemctl ------------------------------------------------------------------------
     def reload(self, name):
-        return self.call([self.systemctl, 'reload', 'container@%s' % name], 'systemctl reload container@%s' % name)
+        unit = unit_name(name)
+        return self.call([self.systemctl, 'reload', unit], 'systemctl reload %s' % unit)
 
     def journal_tail(self, name, lines=JOURNAL_LINES):
         """The last lines container@NAME wrote (nspawn's and the unit's own words), or []."""
         if not self.journalctl:
             return []
-        rc, out, err = self.query([self.journalctl, '-u', 'container@%s.service' % name, '-n', str(lines),
+        rc, out, err = self.query([self.journalctl, '-u', unit_name(name), '-n', str(lines),
                                    '--no-pager', '-q', '-o', 'cat'])
         if rc != 0:
             return []
@@ -155,15 +157,21 @@ class Runner(object):
                 if line.strip() and line.strip() != '-- No entries --']
 
     def reset_failed(self, name):
-        unit = 'container@%s.service' % name
-        return self.call([self.systemctl, 'reset-failed', unit], 'systemctl reset-failed %s' % unit)
+        unit = unit_name(name)
+        try:
+            return self.call([self.systemctl, 'reset-failed', unit], 'systemctl reset-failed %s' % unit)
+        except CliError as e:
+            # A stopped unit that was retrying a failed start may be unloaded already: no failure to reset.
+            if 'not loaded' in (e.stderr or ''):
+                return ''
+            raise
 
     def show_units(self, names):
         """ActiveState & co of container@NAME for every name, in ONE systemctl call."""
         if not names:
             return {}
         argv = [self.systemctl, 'show', '--property=%s' % ','.join(SYSTEMCTL_PROPERTIES)]
-        argv += ['container@%s.service' % n for n in names]
+        argv += [unit_name(n) for n in names]
         rc, out, err = self.query(argv)
         if rc != 0:
             raise CliError('systemctl show failed: %s' % (err or out).strip(), argv, rc, out, err)
@@ -200,10 +208,7 @@ def parse_systemctl_show(text, names):
             key, sep, value = line.partition('=')
             if sep:
                 props[key.strip()] = value
-        unit_id = props.get('Id', '')
-        name = unit_id[len('container@'):] if unit_id.startswith('container@') else None
-        if name and name.endswith('.service'):
-            name = name[:-len('.service')]
+        name = container_of_unit(props.get('Id', ''))
         if name is None and len(blocks) == len(names):
             name = names[blocks.index(block)]
         if name is not None:

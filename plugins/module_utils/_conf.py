@@ -449,14 +449,3 @@ def _normal_ports(value):
         return ','.join(sorted('%s:%d:%d' % parse_port_spec(item) for item in items))
     except ValueError:
         return value
-
-
-def conf_differences(current, desired):
-    """``[(key, before, after), ...]`` where the normalised values differ ('' = missing)."""
-    before, after = normalise_conf(current), normalise_conf(desired)
-    order = list(KNOWN_KEYS)
-    for key in list(after) + list(before):
-        if key not in order:
-            order.append(key)
-    return [(key, before.get(key, ''), after.get(key, '')) for key in order
-            if before.get(key, '') != after.get(key, '')]

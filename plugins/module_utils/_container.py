@@ -11,14 +11,9 @@ __metaclass__ = type
 import hashlib
 import os
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, render_conf, KNOWN_KEYS
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, KNOWN_KEYS
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
-from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
-    read_file,
-    write_file_atomically,
-    FileLock,
-    HostState,
-)
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import HostState
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 from ansible_collections.nixfleet.containers.plugins.module_utils._container_checks import (
     check_address_pair,
@@ -29,6 +24,11 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._container_che
     snapshot,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._container_diff import container_diff
+from ansible_collections.nixfleet.containers.plugins.module_utils._container_steps import (
+    bind,
+    ContainerOperations,
+    restore_steps,
+)
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     nix_configuration_error,
@@ -44,18 +44,13 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._options impor
     NETWORK_OPTION_NAMES,
     SINGLE,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._paths import LOCK_PATH
-from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan, Plan
+from ansible_collections.nixfleet.containers.plugins.module_utils._plan import plan as make_plan
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import (
-    dropin_path,
     render_dropin,
     unit_properties_from_params,
-    wants_link_path,
     with_unit_files,
 )
-
-# What a wants-link points to: the template the imperative containers run as (facts §5.1).
-TEMPLATE_UNIT = '/etc/systemd/system/container@.service'
+from ansible_collections.nixfleet.containers.plugins.module_utils._steps import execute, Plan
 # settings adds to config, so it excludes the other guest sources.
 # A recreate starts a new profile: there is no earlier generation to roll back to.
 CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS] + [('settings', key) for key in GUEST_OPTIONS if key != 'config'] + [
@@ -128,9 +123,9 @@ class ContainerManager(object):
         self._validate_name()
         current = self.current = with_unit_files(self.host.current(self.name), self.params['systemd_unit_dir'])
         desired = self.desired = self._desired(current)
-        plan = make_plan(current, desired)
+        plan = bind(make_plan(current, desired), self.name, self.layout, self.params, current, desired)
         if reasons is not None:
-            plan = Plan(plan.action, plan.steps, list(reasons))
+            plan = Plan(plan.action, plan.steps, reasons)
         self.plan = plan
         self.result.update(action=plan.action, reasons=plan.reasons, plan=plan.as_dict(),
                            container=public_facts(current), changed=plan.changes)
@@ -145,7 +140,7 @@ class ContainerManager(object):
 
     def check_conflicts(self):
         """Refuse a new or changed conf that takes another container's address or host port."""
-        if not set(self.plan.steps) & set(['create', 'write_conf']):
+        if not (self.plan.has('create') or self.plan.has('write_conf')):
             return
         errors = self.host.conflict_errors(self.name, self.desired['conf'])
         if errors:
@@ -156,12 +151,12 @@ class ContainerManager(object):
 
         A failed command puts an existing container's previous state back (atomic per container).
         """
-        plan, current, desired = self.plan, self.current, self.desired
+        plan, current = self.plan, self.current
         if self.module.check_mode or not plan.changes:
             return self.result
         saved = snapshot(current)
         try:
-            self._execute(plan, current, desired)
+            execute(plan.steps, ContainerOperations(self.runner))
         except CliError as error:
             raise self._failed_apply(error, saved)
         after = with_unit_files(self.host.refresh(self.name), self.params['systemd_unit_dir'])
@@ -202,28 +197,9 @@ class ContainerManager(object):
         return CliError(msg, error.cmd, error.rc, error.stdout, error.stderr)
 
     def _restore(self, saved):
-        runner, layout = self.runner, self.layout
         now = self.host.refresh(self.name) or {}
-        if now.get('active_state') not in (None, 'inactive'):
-            runner.stop(self.name)
-        with FileLock(LOCK_PATH):
-            if read_file(layout.conf_path(self.name)) != saved['conf_text']:
-                write_file_atomically(layout.conf_path(self.name), saved['conf_text'])
-        path = layout.configuration_nix(self.name)
-        if saved['configuration_nix'] is not None and read_file(path) != saved['configuration_nix']:
-            write_file_atomically(path, saved['configuration_nix'])
-        profile = layout.system_profile(self.name)
-        if saved['generation'] and _profile_target(profile) != saved['system_path']:
-            runner.call([self.host.nix_env, '-p', profile, '--switch-generation', str(saved['generation'])],
-                        'nix-env --switch-generation %s of %s' % (saved['generation'], profile))
-        if (saved['unit_dropin'] or '') != (read_file(dropin_path(self.params['systemd_unit_dir'], self.name)) or ''):
-            self._write_dropin(saved['unit_dropin'] or '')
-        if saved['auto_start'] != os.path.lexists(wants_link_path(self.params['systemd_unit_dir'], self.name)):
-            self._set_link(saved['auto_start'])
-        if saved['running']:
-            if now.get('active_state') in ('failed', 'activating'):
-                runner.reset_failed(self.name)   # the failed start may have used up the start limit
-            runner.start(self.name, timeout=self.params['start_timeout'])
+        execute(restore_steps(self.name, self.layout, self.params['systemd_unit_dir'], saved, now,
+                              self.params['start_timeout']), ContainerOperations(self.runner))
 
     def _really_changed(self, plan, before, after):
         # A forced rebuild that produced the same system changed nothing (facts §1.3.2:
@@ -353,131 +329,6 @@ class ContainerManager(object):
     # diff ---------------------------------------------------------------------------------
     def _diff(self, current, desired, plan):
         return container_diff(self.name, self.layout, self.params['systemd_unit_dir'], current, desired, plan)
-
-    # executing ----------------------------------------------------------------------------
-    def _execute(self, plan, current, desired):
-        runner = self.runner
-        for step in plan.steps:
-            if step == 'create':
-                self._create(desired)
-            elif step == 'destroy':
-                runner.destroy(self.name)
-            elif step == 'stop':
-                runner.stop(self.name)
-            elif step == 'start':
-                # Restart=on-failure (facts §5.2) retries a failed start; after five starts in
-                # 10 s systemd refuses the next one until the unit's failure is reset.
-                if (current or {}).get('active_state') in ('failed', 'activating'):
-                    runner.reset_failed(self.name)
-                runner.start(self.name, timeout=self.params['start_timeout'])
-            elif step == 'write_conf':
-                self._write_conf(desired['conf'])
-            elif step == 'update':
-                self._update(desired)
-            elif step == 'set_system':
-                runner.set_profile(self.layout.system_profile(self.name), desired['system_path'])
-                self._record_system(desired)
-            elif step == 'rollback':
-                runner.rollback_profile(self.layout.system_profile(self.name))
-            elif step == 'write_configuration':
-                self._write_configuration(desired)
-            elif step == 'reload':
-                runner.reload(self.name)
-            elif step == 'link':
-                self._set_link(desired['auto_start_link'])
-            elif step == 'write_dropin':
-                self._write_dropin(desired['unit_dropin'])
-
-    def _write_configuration(self, desired):
-        """configuration.nix as given, and the conf records the system it was built as."""
-        path = self.layout.configuration_nix(self.name)
-        write_file_atomically(path, render_configuration_nix(self.name, desired['extra']))
-        self._record_system(desired)
-
-    def _set_link(self, wanted):
-        """machines.target wants container@NAME.service (facts §5.1, §9), or no longer does."""
-        path = wants_link_path(self.params['systemd_unit_dir'], self.name)
-        if not wanted:
-            if os.path.lexists(path):
-                os.unlink(path)
-            return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + '.nixfleet-tmp'
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        os.symlink(TEMPLATE_UNIT, tmp)
-        os.rename(tmp, path)
-
-    def _write_dropin(self, text):
-        path = dropin_path(self.params['systemd_unit_dir'], self.name)
-        if not text:
-            if os.path.lexists(path):
-                os.unlink(path)
-            try:
-                os.rmdir(os.path.dirname(path))
-            except OSError:
-                pass
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_file_atomically(path, text)
-        # systemd reads drop-ins when it loads the unit: make the running manager see it.
-        self.runner.call([self.host.systemctl, 'daemon-reload'], 'systemctl daemon-reload')
-
-    def _create(self, desired):
-        options = desired['options']
-        extra = desired.get('extra')
-        private = options.get('private_network', True)
-        self.runner.create(
-            self.name,
-            host_address=options.get('host_address') if private else None,
-            local_address=options.get('local_address') if private else None,
-            bridge=options.get('host_bridge') if private else None,
-            port=desired['conf'].get('HOST_PORT') if private else None,
-            auto_start=bool(options.get('auto_start')),
-            config=extra if not self.params['config_file'] else None,
-            config_file=self.params['config_file'],
-            flake=options.get('flake'),
-            flake_attr=options.get('flake_attr'),
-            system_path=desired.get('system_path'),
-            nixos_path=self.params['nixos_path'],
-        )
-        self._record_system(desired)
-
-    def _update(self, desired):
-        options = desired['options']
-        self.runner.update(
-            self.name,
-            config=desired.get('extra') if (self.params['config'] or self.params['settings']) else None,
-            config_file=self.params['config_file'],
-            flake=options.get('flake'),
-            flake_attr=options.get('flake_attr'),
-            nixos_path=self.params['nixos_path'],
-        )
-        self._record_system(desired)
-
-    def _record_system(self, desired):
-        """Write the desired conf plus what was just built, so drift can be seen later."""
-        conf = dict(desired['conf'])
-        system = _profile_target(self.layout.system_profile(self.name))
-        if system:
-            conf['NIXFLEET_SYSTEM'] = system
-        if desired.get('config_digest'):
-            conf['NIXFLEET_CONFIG_SHA256'] = desired['config_digest']
-        self._write_conf(conf)
-
-    def _write_conf(self, values):
-        path = self.layout.conf_path(self.name)
-        text = render_conf(values)
-        with FileLock(LOCK_PATH):
-            if read_file(path) != text:
-                write_file_atomically(path, text)
-
-
-def _profile_target(profile):
-    try:
-        return os.path.realpath(profile) if os.path.lexists(profile) else None
-    except OSError:
-        return None
 
 
 def _with_kept_keys(conf, current_conf):

@@ -70,7 +70,7 @@ def keep_current_guest(desired, options, current):
 
 def generation_diff(current, plan, path):
     """A rollback changes the profile: show which generation becomes the current one."""
-    if 'rollback' not in plan.steps:
+    if not plan.has('rollback'):
         return []
     below = [g for g in current['generations'] if g['number'] < current['generation']]
     target = max(below, key=lambda g: g['number'])

@@ -2,6 +2,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What nixos_container's --diff shows: the files and states users think in, before and after.
 
+The afters of the run state, the profile and the unit files are those the plan's steps make;
+the conf file and configuration.nix show the desired state (bookkeeping of a build aside).
+
 This module_util is PRIVATE to the collection: it may change without notice.
 """
 
@@ -29,7 +32,7 @@ def container_diff(name, layout, unit_dir, current, desired, plan):
         after_nix = render_configuration_nix(name, extra) if extra is not None else before_nix
     conf_path = layout.conf_path(name)
     nix_path = layout.configuration_nix(name)
-    unit_files = [d for d in _unit_files_diff(name, unit_dir, current, desired) if d['before'] != d['after']]
+    unit_files = [d for d in _unit_files_diff(name, unit_dir, current, plan) if d['before'] != d['after']]
     return [
         dict(before_header=conf_path, after_header=conf_path, before=before_conf, after=after_conf),
         dict(before_header=nix_path, after_header=nix_path, before=before_nix, after=after_nix),
@@ -38,11 +41,10 @@ def container_diff(name, layout, unit_dir, current, desired, plan):
     ] + generation_diff(current, plan, layout.system_profile(name)) + unit_files
 
 
-def _unit_files_diff(name, unit_dir, current, desired):
+def _unit_files_diff(name, unit_dir, current, plan):
     current = current or {}
-    link_after = desired.get('auto_start_link')
-    if link_after is None:
-        link_after = bool(current.get('auto_start'))
+    link, dropin = plan.step('link'), plan.step('write_dropin')
+    link_after = link.args['wanted'] if link else bool(current.get('auto_start'))
     return [
         dict(before_header='auto_start (machines.target wants-link)',
              after_header=wants_link_path(unit_dir, name),
@@ -50,8 +52,7 @@ def _unit_files_diff(name, unit_dir, current, desired):
         dict(before_header=current.get('unit_dropin_path') or 'unit drop-in',
              after_header=dropin_path(unit_dir, name),
              before=current.get('unit_dropin') or '',
-             after=(current.get('unit_dropin') or '') if desired.get('unit_dropin') is None
-             else desired['unit_dropin']),
+             after=dropin.args['text'] if dropin else current.get('unit_dropin') or ''),
     ]
 
 
@@ -75,8 +76,8 @@ def _run_state(container):
 def _run_state_after(current, desired, plan):
     if desired['state'] == 'absent':
         return 'absent'
-    if 'start' in plan.steps:
+    if plan.has('start'):
         return 'running'
-    if 'stop' in plan.steps:
+    if plan.has('stop'):
         return 'stopped'
     return _run_state(current) if current else 'stopped'

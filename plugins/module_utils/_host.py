@@ -64,6 +64,43 @@ def binary_finder(module):
     return which
 
 
+class Commands(object):
+    """The host's commands as argv lists, on the host or inside its network namespace NETNS.
+
+    ``query`` runs a read and returns ``(rc, stdout, stderr)``; ``call`` runs a change, records
+    its argv in ``actions`` and raises ``error`` (the caller's error type) when it fails.
+    """
+
+    error = NixfleetError
+
+    def __init__(self, run, which, netns=None):
+        self._run = run
+        self.which = which
+        self.netns = netns
+        self.actions = []
+
+    @classmethod
+    def of(cls, module, netns=None):
+        return cls(lambda argv, data=None: module.run_command(argv, data=data), binary_finder(module), netns)
+
+    def wrap(self, argv):
+        if self.netns:
+            return [self.which('ip') or 'ip', 'netns', 'exec', self.netns] + list(argv)
+        return list(argv)
+
+    def query(self, argv, data=None):
+        return self._run(self.wrap(argv), data=data)
+
+    def call(self, argv, what, data=None):
+        argv = self.wrap(argv)
+        self.actions.append(argv)
+        rc, out, err = self._run(argv, data=data)
+        if rc != 0:
+            raise self.error('%s failed: %s' % (what, (err or out or 'exit status %d' % rc).strip()),
+                             argv, rc, out, err)
+        return out
+
+
 class FileLock(object):
     """An exclusive flock on a path, as nixos-container create takes it."""
 

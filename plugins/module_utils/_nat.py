@@ -15,7 +15,9 @@ __metaclass__ = type
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _nft
 from ansible_collections.nixfleet.containers.plugins.module_utils import _iptables
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import Commands
 from ansible_collections.nixfleet.containers.plugins.module_utils._nft import NatError
+from ansible_collections.nixfleet.containers.plugins.module_utils._steps import execute, Plan, Step
 
 # NixOS networking.nat sets both (facts §7.1); all/forwarding also switches ip_forward.
 FORWARDING_SYSCTLS = {
@@ -24,34 +26,14 @@ FORWARDING_SYSCTLS = {
 }
 
 
-class Host(object):
-    """Commands and sysctls of the host, or of one network namespace on it."""
+class Host(Commands):
+    """The host's commands (``_host.Commands``, failures are NatError) and its sysctls, or
+    those of one network namespace on it."""
 
-    def __init__(self, run, which, netns=None):
-        self._run = run
-        self._which = which
-        self.netns = netns
-        self.actions = []
+    error = NatError
 
     def binary(self, name):
-        return self._which(name)
-
-    def _wrap(self, argv):
-        if self.netns:
-            return [self._which('ip') or 'ip', 'netns', 'exec', self.netns] + list(argv)
-        return list(argv)
-
-    def query(self, argv, data=None):
-        return self._run(self._wrap(argv), data=data)
-
-    def call(self, argv, what, data=None):
-        argv = self._wrap(argv)
-        self.actions.append(argv)
-        rc, out, err = self._run(argv, data=data)
-        if rc != 0:
-            raise NatError('%s failed: %s' % (what, (err or out or 'exit status %d' % rc).strip()),
-                           argv, rc, out, err)
-        return out
+        return self.which(name)
 
     def read_sysctl(self, key):
         if not self.netns:
@@ -60,11 +42,11 @@ class Host(object):
                     return handle.read().strip()
             except (IOError, OSError):
                 return None
-        rc, out, _err = self.query([self._which('sysctl') or 'sysctl', '-n', key])
+        rc, out, _err = self.query([self.which('sysctl') or 'sysctl', '-n', key])
         return out.strip() if rc == 0 else None
 
     def write_sysctl(self, key, value):
-        self.call([self._which('sysctl') or 'sysctl', '-q', '-w', '%s=%s' % (key, value)],
+        self.call([self.which('sysctl') or 'sysctl', '-q', '-w', '%s=%s' % (key, value)],
                   'sysctl %s=%s' % (key, value))
 
 
@@ -114,27 +96,22 @@ class NatManager(object):
         rules_changed = rules.differs(before_rules, desired)
 
         sysctls_before, sysctls_after = self._sysctls(spec, present)
-        sysctls_changed = sysctls_before != sysctls_after
 
-        if not self.check_mode:
-            if sysctls_changed:
-                for key, value in sorted(sysctls_after.items()):
-                    if sysctls_before.get(key) != value:
-                        self.host.write_sysctl(key, value)
-            if rules_changed:
-                rules.apply(desired, before_families)
-                after_rules, _families = rules.read()
-                if rules.differs(after_rules, desired):
-                    raise NatError('the %s rules read back after the change differ from the rendered '
-                                   'ones:\n%s' % (backend, rules.text(after_rules)))
-        before_text = _sysctl_text(sysctls_before) + rules.text(before_rules)
+        steps = [Step('write_sysctl', key=key, value=value) for key, value in sorted(sysctls_after.items())
+                 if sysctls_before.get(key) != value]
+        if rules_changed:
+            steps.append(Step('replace_rules', desired=desired, current_families=before_families))
         # Unchanged rules are shown as read (iptables -S spells them its own way).
-        after_text = _sysctl_text(sysctls_after) + rules.text(desired if rules_changed else before_rules)
-        return dict(changed=rules_changed or sysctls_changed, backend=backend, table=spec['table'],
-                    rules_changed=rules_changed, sysctls=sysctls_after,
-                    ruleset=rules.text(desired if rules_changed else before_rules),
+        ruleset = rules.text(desired if rules_changed else before_rules)
+        plan = Plan('configure' if steps else 'noop', steps,
+                    before=_sysctl_text(sysctls_before) + rules.text(before_rules),
+                    after=_sysctl_text(sysctls_after) + ruleset)
+        if not self.check_mode:
+            execute(plan.steps, _NatOperations(self.host, rules))
+        return dict(changed=plan.changes, backend=backend, table=spec['table'],
+                    rules_changed=rules_changed, sysctls=sysctls_after, ruleset=ruleset,
                     actions=self.host.actions,
-                    diff=dict(before=before_text, after=after_text,
+                    diff=dict(before=plan.before, after=plan.after,
                               before_header='%s %s' % (backend, spec['table']),
                               after_header='%s %s' % (backend, spec['table'])))
 
@@ -151,6 +128,24 @@ class NatManager(object):
                 before[key] = value
                 after[key] = '1'
         return before, after
+
+
+class _NatOperations(object):
+    """What a NAT step can do: write a sysctl, replace the owned rules (and read them back)."""
+
+    def __init__(self, host, rules):
+        self.host = host
+        self.rules = rules
+
+    def write_sysctl(self, key, value):
+        self.host.write_sysctl(key, value)
+
+    def replace_rules(self, desired, current_families):
+        self.rules.apply(desired, current_families)
+        after, _families = self.rules.read()
+        if self.rules.differs(after, desired):
+            raise NatError('the %s rules read back after the change differ from the rendered '
+                           'ones:\n%s' % (self.rules.name, self.rules.text(after)))
 
 
 def _sysctl_text(values):

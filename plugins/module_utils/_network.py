@@ -23,6 +23,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._names import 
     interface_name_error,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
+from ansible_collections.nixfleet.containers.plugins.module_utils._steps import execute, Plan, Step
 
 ADDRESS_KEYS = {4: ('HOST_ADDRESS', 'LOCAL_ADDRESS'), 6: ('HOST_ADDRESS6', 'LOCAL_ADDRESS6')}
 FLEET_KEYS = {4: ('host_address', 'local_address'), 6: ('host_address6', 'local_address6')}
@@ -251,30 +252,34 @@ class NetworkManager(object):
                     [_netlink.normalise_route(_addressing_ip(allocation[k]), 'allocation')
                      for k in ('local_address', 'local_address6') if allocation.get(k)], key=_netlink._sort_key)
 
-        before, after, steps = {}, {}, []
+        plan = Plan('noop', [], before={}, after={})
         for spec in bridges:
-            self._plan_bridge(spec, links, before, after, steps)
+            self._add(plan, spec['name'], *self._plan_bridge(spec, links))
         manage_interface = ifname and (host_addresses is not None or local_routes is not None
                                        or self.params.get('bridge') or self.params.get('link_state')
                                        or self.params.get('state') == 'absent')
         result['interface'] = {}
         if manage_interface:
-            self._plan_interface(ifname, links, host_addresses, local_routes, before, after, steps, result)
+            before, after, steps = self._plan_interface(ifname, links, host_addresses, local_routes)
+            if before is None:
+                result['missing'] = True
+            else:
+                self._add(plan, ifname, before, after, steps)
+        plan.action = 'configure' if plan.steps else 'noop'
 
-        result['changed'] = bool(steps)
-        result['steps'] = [description for description, _action in steps]
+        result['changed'] = plan.changes
+        result['steps'] = plan.names
         if not self.check_mode:
-            for _description, action in steps:
-                action()
+            execute(plan.steps, _LinkOperations(self.nl), before=lambda step: self.actions.append(step.label))
         result['actions'] = self.actions
-        result['diff'] = dict(before=before, after=after)
-        if manage_interface and not self.check_mode and steps:
+        result['diff'] = dict(before=plan.before, after=plan.after)
+        if manage_interface and not self.check_mode and plan.changes:
             link = self.nl.link(ifname)
             if link:
                 result['interface'] = _netlink.link_view(link, self.nl.addresses(link['index']),
                                                          self.nl.routes(link['index']))
         elif manage_interface:
-            result['interface'] = after.get(ifname, before.get(ifname, {}))
+            result['interface'] = plan.after.get(ifname, plan.before.get(ifname, {}))
         return result
 
     def _allocate(self, name, ifname, links, pools):
@@ -291,79 +296,73 @@ class NetworkManager(object):
         except _addressing.PoolExhausted as e:
             raise ValueError('allocate: %s' % e)
 
-    def _record(self, description, function, *args, **kwargs):
-        def action():
-            self.actions.append(description)
-            function(*args, **kwargs)
-        return (description, action)
+    @staticmethod
+    def _add(plan, name, before, after, steps):
+        plan.before[name] = before
+        plan.after[name] = after
+        plan.steps += steps
 
-    def _plan_bridge(self, spec, links, before, after, steps):
+    def _plan_bridge(self, spec, links):
+        """(before, after, steps) of one bridge."""
         name = spec['name']
         link = links.get(name)
         if link is not None and link.get('kind') != 'bridge':
             raise ValueError('bridges: %s exists and is not a bridge (kind %s)' % (name, link.get('kind')))
         addresses = self.nl.addresses(link['index']) if link else []
-        before[name] = _netlink.link_view(link, addresses, [])
+        before = _netlink.link_view(link, addresses, [])
+        steps = []
         if spec['state'] == 'absent':
-            after[name] = {}
             if link is not None:
-                steps.append(self._record('delete bridge %s' % name, self.nl.delete_link, link))
-            return
+                steps.append(Step('delete_link', 'delete bridge %s' % name, name=name))
+            return before, {}, steps
         if link:
-            view = dict(before[name])
+            view = dict(before)
         else:
             view = dict(name=name, kind='bridge', state='down', mtu=1500, master='', addresses=[], routes=[])
-        handle = _LinkHandle(self.nl, name, link)
-        if link is None:
-            steps.append(self._record('create bridge %s' % name, handle.create_bridge))
+            steps.append(Step('create_bridge', 'create bridge %s' % name, name=name))
         if spec['mtu'] is not None and view['mtu'] != spec['mtu']:
-            steps.append(self._record('set mtu %d on %s' % (spec['mtu'], name), handle.set, mtu=spec['mtu']))
+            steps.append(Step('set_link', 'set mtu %d on %s' % (spec['mtu'], name), name=name, mtu=spec['mtu']))
             view['mtu'] = spec['mtu']
         if spec['addresses'] is not None:
             add, remove = _netlink.plan_addresses(addresses, spec['addresses'], self.params.get('unmanaged_addresses'))
-            for interface in remove:
-                steps.append(self._record('remove %s from %s' % (interface, name), handle.del_address, interface))
-            for interface in add:
-                steps.append(self._record('add %s to %s' % (interface, name), handle.add_address, interface))
+            steps += _address_steps(name, add, remove)
             view['addresses'] = [str(a) for a in sorted((set(addresses) - set(remove)) | set(add),
                                                         key=_netlink._sort_key) if not _netlink._is_link_local(a)]
         if view['state'] != spec['link_state']:
-            steps.append(self._record('set %s %s' % (name, spec['link_state']), handle.set, state=spec['link_state']))
+            steps.append(Step('set_link', 'set %s %s' % (name, spec['link_state']), name=name, state=spec['link_state']))
             view['state'] = spec['link_state']
-        after[name] = view
+        return before, view, steps
 
-    def _plan_interface(self, ifname, links, host_addresses, local_routes, before, after, steps, result):
+    def _plan_interface(self, ifname, links, host_addresses, local_routes):
+        """(before, after, steps) of the container's interface; (None, None, []) when it is missing."""
         link = links.get(ifname)
         if link is None:
             if self.params.get('when_missing') == 'skip' or self.params.get('state') == 'absent':
-                result['missing'] = True
-                return
+                return None, None, []
             raise ValueError('interface %s does not exist (the container must be running, its host side '
                              'appears when it starts); when_missing=skip ignores this' % ifname)
         addresses = self.nl.addresses(link['index'])
         routes = self.nl.routes(link['index'])
-        before[ifname] = _netlink.link_view(link, addresses, routes)
-        view = dict(before[ifname])
-        handle = _LinkHandle(self.nl, ifname, link)
+        before = _netlink.link_view(link, addresses, routes)
+        view = dict(before)
+        steps = []
         absent = self.params.get('state') == 'absent'
         releasing = self.params.get('bridge_state') == 'absent'
         # Releasing a port changes nothing else about it unless asked (a down port stays down).
         link_state = self.params.get('link_state') or (None if releasing else 'up')
         if absent:
             for network in sorted(set(local_routes or []) & set(routes), key=_netlink._sort_key):
-                steps.append(self._record('remove route %s via %s' % (network, ifname), handle.del_route, network))
-            for interface in sorted(set(host_addresses or []) & set(addresses), key=_netlink._sort_key):
-                steps.append(self._record('remove %s from %s' % (interface, ifname), handle.del_address, interface))
+                steps.append(Step('del_route', 'remove route %s via %s' % (network, ifname), name=ifname, network=network))
+            steps += _address_steps(ifname, [], sorted(set(host_addresses or []) & set(addresses), key=_netlink._sort_key))
             view['routes'] = [str(r) for r in sorted(set(routes) - set(local_routes or []), key=_netlink._sort_key)]
             view['addresses'] = [str(a) for a in sorted(set(addresses) - set(host_addresses or []), key=_netlink._sort_key)
                                  if not _netlink._is_link_local(a)]
-            after[ifname] = view
-            return
+            return before, view, steps
         bridge = self.params.get('bridge')
         if bridge and self.params.get('bridge_state') == 'absent':
             # Release only a port of this bridge: another bridge's port is not ours to touch.
             if link.get('master') == bridge:
-                steps.append(self._record('release %s from %s' % (ifname, bridge), handle.set, master=0))
+                steps.append(Step('set_link', 'release %s from %s' % (ifname, bridge), name=ifname, master=0))
                 view['master'] = ''
         elif bridge:
             bridge_link = links.get(bridge)
@@ -371,69 +370,73 @@ class NetworkManager(object):
             if bridge_link is None and not planned:
                 raise ValueError('bridge: %s does not exist (list it in bridges to create it)' % bridge)
             if link.get('master') != bridge:
-                steps.append(self._record('enslave %s to %s' % (ifname, bridge), handle.set_master, bridge))
+                steps.append(Step('set_master', 'enslave %s to %s' % (ifname, bridge), name=ifname, bridge=bridge))
                 view['master'] = bridge
         if link_state == 'up' and not link['up']:
-            steps.append(self._record('set %s up' % ifname, handle.set, state='up'))
+            steps.append(Step('set_link', 'set %s up' % ifname, name=ifname, state='up'))
             view['state'] = 'up'
         if host_addresses is not None:
             add, remove = _netlink.plan_addresses(addresses, host_addresses, self.params.get('unmanaged_addresses'))
-            for interface in remove:
-                steps.append(self._record('remove %s from %s' % (interface, ifname), handle.del_address, interface))
-            for interface in add:
-                steps.append(self._record('add %s to %s' % (interface, ifname), handle.add_address, interface))
+            steps += _address_steps(ifname, add, remove)
             view['addresses'] = [str(a) for a in sorted((set(addresses) - set(remove)) | set(add), key=_netlink._sort_key)
                                  if not _netlink._is_link_local(a)]
         if local_routes is not None and link_state != 'down':
             missing = [r for r in local_routes if r not in routes]
             for network in missing:
-                steps.append(self._record('add route %s via %s' % (network, ifname), handle.add_route, network))
+                steps.append(Step('add_route', 'add route %s via %s' % (network, ifname), name=ifname, network=network))
             view['routes'] = [str(r) for r in sorted(set(routes) | set(missing), key=_netlink._sort_key)]
         if link_state == 'down' and link['up']:
-            steps.append(self._record('set %s down' % ifname, handle.set, state='down'))
+            steps.append(Step('set_link', 'set %s down' % ifname, name=ifname, state='down'))
             view['state'] = 'down'
-        after[ifname] = view
+        return before, view, steps
 
 
 def _addressing_ip(text):
     return str(ipaddress.ip_interface(text).ip)
 
 
-class _LinkHandle(object):
-    """A link by name whose index is looked up when a step runs (a bridge made earlier in
-    the same run has no index at planning time)."""
+def _address_steps(name, add, remove):
+    """Remove, then add: the addresses of link NAME."""
+    return ([Step('del_address', 'remove %s from %s' % (a, name), name=name, address=a) for a in remove]
+            + [Step('add_address', 'add %s to %s' % (a, name), name=name, address=a) for a in add])
 
-    def __init__(self, nl, name, link):
+
+class _LinkOperations(object):
+    """What a network step can do, on links found by name when the step runs (a bridge made
+    earlier in the same run has no index at planning time)."""
+
+    def __init__(self, nl):
         self.nl = nl
-        self.name = name
-        self._link = link
 
-    def _current(self):
-        link = self.nl.link(self.name)
+    def _current(self, name):
+        link = self.nl.link(name)
         if link is None:
-            raise _netlink.NetlinkError('%s disappeared while it was being configured' % self.name)
+            raise _netlink.NetlinkError('%s disappeared while it was being configured' % name)
         return link
 
-    def create_bridge(self):
-        self.nl.create_bridge(self.name)
+    def create_bridge(self, name):
+        self.nl.create_bridge(name)
 
-    def set(self, **changes):
-        self.nl.set_link(self._current(), **changes)
+    def delete_link(self, name):
+        self.nl.delete_link(self._current(name))
 
-    def set_master(self, bridge):
+    def set_link(self, name, **changes):
+        self.nl.set_link(self._current(name), **changes)
+
+    def set_master(self, name, bridge):
         master = self.nl.link(bridge)
         if master is None:
             raise _netlink.NetlinkError('bridge %s does not exist' % bridge)
-        self.nl.set_link(self._current(), master=master['index'])
+        self.nl.set_link(self._current(name), master=master['index'])
 
-    def add_address(self, interface):
-        self.nl.add_address(self._current(), interface)
+    def add_address(self, name, address):
+        self.nl.add_address(self._current(name), address)
 
-    def del_address(self, interface):
-        self.nl.del_address(self._current(), interface)
+    def del_address(self, name, address):
+        self.nl.del_address(self._current(name), address)
 
-    def add_route(self, network):
-        self.nl.add_route(self._current(), network)
+    def add_route(self, name, network):
+        self.nl.add_route(self._current(name), network)
 
-    def del_route(self, network):
-        self.nl.del_route(self._current(), network)
+    def del_route(self, name, network):
+        self.nl.del_route(self._current(name), network)

@@ -17,9 +17,7 @@ import re
 
 LOCK_PATH = '/run/lock/nixos-container'
 PROFILES_ROOT = '/nix/var/nix/profiles/per-container'
-GCROOTS_ROOT = '/nix/var/nix/gcroots/per-container'
 EPHEMERAL_ROOT = '/run/nixos-containers'
-NIXOS_CONTAINER_BIN = '/run/current-system/sw/bin/nixos-container'
 
 MODERN_CONF_DIR = '/etc/nixos-containers'
 MODERN_STATE_DIR = '/var/lib/nixos-containers'
@@ -98,9 +96,6 @@ class Layout(object):
 
     def system_profile(self, name):
         return posixpath.join(self.profile_dir(name), 'system')
-
-    def gcroots_dir(self, name):
-        return posixpath.join(GCROOTS_ROOT, name)
 
     def ephemeral_root_dir(self, name):
         return posixpath.join(EPHEMERAL_ROOT, name)

@@ -13,6 +13,8 @@ nspawn flags) is only read when the unit starts, so it needs a stop and a start.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from collections import namedtuple
+
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import (
     normalise_conf,
     NIXFLEET_PREFIX as META_PREFIX,
@@ -25,24 +27,16 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._options impor
     GUEST_KEYS,
     NOT_READ_AT_START,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._steps import Plan, Step
 
 
 class PlanError(InputError):
     """The request cannot be carried out (e.g. it would modify a declarative container)."""
 
 
-class Plan(object):
-    def __init__(self, action, steps, reasons):
-        self.action = action
-        self.steps = steps
-        self.reasons = reasons
-
-    @property
-    def changes(self):
-        return self.action != 'noop'
-
-    def as_dict(self):
-        return dict(action=self.action, steps=list(self.steps), reasons=list(self.reasons))
+# The planner's decision: the operations by name. plan() makes them Steps; the container's
+# binding (_container_steps.bind) gives each step its arguments.
+_Decision = namedtuple('_Decision', 'action steps reasons')
 
 
 def conf_core(values):
@@ -116,30 +110,38 @@ def _with_unit_files(result, current, desired):
     steps = list(result.steps)
     at = steps.index('start') if 'start' in steps else len(steps)
     steps[at:at] = extra
-    return Plan(result.action if result.changes else 'configure', steps, result.reasons)
+    return _Decision(result.action if result.steps else 'configure', steps, result.reasons)
 
 
 def plan(current, desired):
-    """current: container dict with unit state (see _state) or None; desired: see module."""
+    """current: container dict with unit state (see _state) or None; desired: see module.
+
+    The plan's steps name their operations; their arguments come from the binding.
+    """
+    decision = _decide(current, desired)
+    return Plan(decision.action, [Step(op) for op in decision.steps], decision.reasons)
+
+
+def _decide(current, desired):
     state = desired['state']
     if current is None:
         return _with_unit_files(_plan_missing(desired), None, desired)
     if state == 'absent':
         _refuse_declarative(current, 'destroy it')
-        return _with_unit_files(Plan('destroy', ['destroy'], ['state=absent and the container exists']),
+        return _with_unit_files(_Decision('destroy', ['destroy'], ['state=absent and the container exists']),
                                 current, desired)
     if desired.get('recreate'):
         _refuse_declarative(current, 'recreate it')
         steps = ['destroy', 'create'] + (['start'] if _want_running(current, state) else [])
-        return _with_unit_files(Plan('recreate', steps, ['recreate requested']), None, desired)
+        return _with_unit_files(_Decision('recreate', steps, ['recreate requested']), None, desired)
     return _plan_existing(current, desired)
 
 
 def _plan_missing(desired):
     if desired['state'] == 'absent':
-        return Plan('noop', [], [])
+        return _Decision('noop', [], [])
     steps = ['create'] + (['start'] if desired['state'] == 'started' else [])
-    return Plan('create', steps, ['the container does not exist'])
+    return _Decision('create', steps, ['the container does not exist'])
 
 
 def _want_running(current, state):
@@ -219,7 +221,7 @@ def _plan_existing(current, desired):
         steps.append('start')
         if not running:
             reasons.append('state=started and the container is not running')
-    return Plan(_action_of(steps, guest, desired), steps, reasons)
+    return _Decision(_action_of(steps, guest, desired), steps, reasons)
 
 
 def _action_of(steps, guest, desired):

@@ -32,8 +32,20 @@ def read_text(path):
 
 
 def is_declarative(conf_path):
-    """Declarative confs are symlinks into the read-only store (facts §2.7)."""
-    return os.path.islink(conf_path) or not os.access(conf_path, os.W_OK)
+    """Declarative confs are symlinks into the read-only store, or store copies no one may
+    write (facts §2.7). By the mode, not by access(2): the same answer for root and for the
+    inventory's SSH user (DECLARATIVE_SH, the same rule in the hosts' shell).
+    """
+    if os.path.islink(conf_path):
+        return True
+    try:
+        return not os.stat(conf_path).st_mode & 0o222
+    except OSError:
+        return False
+
+
+# is_declarative in POSIX sh, for "$conf": a link, or `ls -l` shows no w in the mode.
+DECLARATIVE_SH = '{ [ -L "$conf" ] || case $(ls -ld "$conf") in ??-??-??-*) true ;; *) false ;; esac; }'
 
 
 def read_container(layout, name):
@@ -115,8 +127,20 @@ KNOWN_UNIT_DIRS = ('/etc/systemd/system.control', '/etc/systemd/system', DEFAULT
 DROPIN_NAME = '50-nixfleet.conf'
 
 
+UNIT_PREFIX, UNIT_SUFFIX = 'container@', '.service'
+
+
 def unit_name(name):
-    return 'container@%s.service' % name
+    """The unit of container NAME: every imperative container is an instance of container@.service."""
+    return UNIT_PREFIX + name + UNIT_SUFFIX
+
+
+def container_of_unit(unit):
+    """NAME of ``container@NAME.service`` (or of ``container@NAME``); None for another unit."""
+    if not unit.startswith(UNIT_PREFIX):
+        return None
+    name = unit[len(UNIT_PREFIX):]
+    return name[:-len(UNIT_SUFFIX)] if name.endswith(UNIT_SUFFIX) else name
 
 
 def wants_link_path(unit_dir, name):

@@ -19,7 +19,6 @@ author:
 extends_documentation_fragment:
   - nixfleet.containers._attributes
   - nixfleet.containers._attributes.info_module
-  - nixfleet.containers._nixos
 options:
   name:
     description:
@@ -30,6 +29,15 @@ options:
       - Also look up the leader PID (the container's init) of each running container with C(machinectl).
     type: bool
     default: true
+  nixos_container_bin:
+    description:
+      - Deprecated and ignored; it will be removed in version 1.0.0. This module never runs
+        C(nixos-container), it reads the host's files and asks C(systemctl) and C(machinectl).
+        Setting it gives a deprecation warning.
+    type: path
+notes:
+  - The module reads the container directories of the host (C(/etc/nixos-containers) and
+    C(/var/lib/nixos-containers), or the pre-22.05 C(/etc/containers) and C(/var/lib/containers)).
 '''
 
 EXAMPLES = r'''
@@ -158,7 +166,7 @@ def main():
         argument_spec=dict(
             name=dict(type='str'),
             leader_pid=dict(type='bool', default=True),
-            nixos_container_bin=dict(type='path'),
+            nixos_container_bin=dict(type='path', removed_in_version='1.0.0', removed_from_collection='nixfleet.containers'),
         ),
         supports_check_mode=True,
     )

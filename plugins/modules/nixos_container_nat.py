@@ -193,7 +193,7 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._host import binary_finder, run_module
+from ansible_collections.nixfleet.containers.plugins.module_utils._host import run_module
 from ansible_collections.nixfleet.containers.plugins.module_utils._nat import Host, NatManager
 
 
@@ -220,8 +220,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    host = Host(lambda argv, data=None: module.run_command(argv, data=data),
-                binary_finder(module), netns=module.params['netns'])
+    host = Host.of(module, netns=module.params['netns'])
 
     def work():
         result = NatManager(module.params, host, check_mode=module.check_mode).run()

@@ -46,3 +46,26 @@ def test_info_reports_what_the_host_has(fresh):
     assert 'leader_pid' not in idle
     missing = module_result(run, 'missing')
     assert (missing['exists'], missing['container'], missing['containers']) == (False, {}, [])
+
+
+def test_nixos_container_bin_is_deprecated_with_a_warning(lab):
+    """The module never runs nixos-container: the option does nothing, so Ansible says so."""
+    run = lab.playbook('''
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: bin
+      nixfleet.containers.nixos_container_info:
+        name: nosuch
+        nixos_container_bin: /nonexistent/nixos-container
+    - name: without
+      nixfleet.containers.nixos_container_info:
+        name: nosuch
+''')
+    assert run.rc == 0, str(run)
+    given = module_result(run, 'bin')
+    deprecations = given.get('deprecations', [])
+    assert len(deprecations) == 1 and 'nixos_container_bin' in deprecations[0]['msg'], given
+    assert deprecations[0]['version'] == '1.0.0'
+    assert given['exists'] is False
+    assert not module_result(run, 'without').get('deprecations'), module_result(run, 'without')

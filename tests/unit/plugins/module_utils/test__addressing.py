@@ -12,7 +12,6 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._addressing im
     allocate_pair,
     cli_allocate_pair,
     collect_used_ipv4,
-    collect_used_ipv4_networks,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 
@@ -53,11 +52,10 @@ def test_prefixed_values_count_for_us_but_not_for_the_cli():
     assert allocate_pair(used) == pair(2)
 
 
-def test_networks_of_prefixed_addresses_block_their_subnets():
+def test_used_networks_block_their_subnets():
     confs = [{'HOST_ADDRESS': '10.233.5.1/24', 'LOCAL_ADDRESS': '10.233.4.9/23'},
              {'LOCAL_ADDRESS': '10.233.1.2'}]
-    networks = collect_used_ipv4_networks(confs)
-    assert networks == {IPv4Network('10.233.5.0/24'), IPv4Network('10.233.4.0/23')}
+    networks = {IPv4Network('10.233.5.0/24'), IPv4Network('10.233.4.0/23')}
     used = collect_used_ipv4(confs)
     assert allocate_pair(used) == pair(2)
     assert allocate_pair(used | {IPv4Address('10.233.2.1'), IPv4Address('10.233.3.2')}, networks) == pair(6)

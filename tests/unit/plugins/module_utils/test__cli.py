@@ -91,3 +91,16 @@ def test_systemctl_show_blocks_in_one_call():
     assert Runner(host, systemctl='systemctl').show_units(['a', 'b']) == units
     assert host.calls[0][0][-2:] == ['container@a.service', 'container@b.service']
     assert Runner(host).actions == []
+
+
+def test_reset_failed_of_a_unit_systemd_no_longer_has_loaded_is_nothing_to_do():
+    # A stopped unit that was retrying a failed start is unloaded: it has no failure left to reset.
+    stderr = ('Failed to reset failed state of unit container@web.service: '
+              'Unit container@web.service not loaded.\n')
+    host = FakeHost({('systemctl', 'reset-failed', 'container@web.service'): (1, '', stderr)})
+    runner = Runner(host)
+    runner.reset_failed('web')
+    assert runner.actions == [['systemctl', 'reset-failed', 'container@web.service']]
+    host = FakeHost({('systemctl', 'reset-failed', 'container@web.service'): (1, '', 'Access denied\n')})
+    with pytest.raises(CliError, match='Access denied'):
+        Runner(host).reset_failed('web')

@@ -120,10 +120,26 @@ def test_a_failed_unit_is_reset_before_it_starts_again(tmp_path, monkeypatch, ac
     params = dict((name, spec.get('default')) for name, spec in container_argument_spec().items())
     params.update(name='web', state='started', systemd_unit_dir=str(tmp_path / 'units'))
     manager = ContainerManager(module, params, host=_host.HostState(module))
-    assert manager.prepare().steps == ['start']
+    assert manager.prepare().names == ['start']
     manager.apply()
     changes = [argv for argv in module.commands if argv[:2] != ['/systemctl', 'show']]
     reset_argv = ['/systemctl', 'reset-failed', 'container@web.service']
     start_argv = ['timeout', '--kill-after=10', str(params['start_timeout']), '/nc', 'start', 'web']
     assert changes == ([reset_argv] if reset else []) + [start_argv]
     assert manager.result['actions'] == changes
+
+
+def test_apply_runs_the_planned_steps_not_the_parameters_of_now(tmp_path, monkeypatch):
+    """The plan carries its arguments: changing the parameters after planning changes nothing."""
+    conf_dir = tmp_path / 'etc'
+    conf_dir.mkdir()
+    (conf_dir / 'web.conf').write_text('PRIVATE_NETWORK=1\nHOST_ADDRESS=10.233.1.1\nLOCAL_ADDRESS=10.233.1.2\n')
+    monkeypatch.setattr(_host.Layout, 'detect', classmethod(lambda cls: Layout(str(conf_dir), str(tmp_path))))
+    module = UnitStateModule('inactive')
+    params = dict((name, spec.get('default')) for name, spec in container_argument_spec().items())
+    params.update(name='web', state='started', start_timeout=30, systemd_unit_dir=str(tmp_path / 'units'))
+    manager = ContainerManager(module, params, host=_host.HostState(module))
+    assert manager.prepare().steps[0].args == dict(name='web', timeout=30, reset_failed=False)
+    params.update(start_timeout=5, name='other')
+    manager.apply()
+    assert manager.result['actions'] == [['timeout', '--kill-after=10', '30', '/nc', 'start', 'web']]

@@ -15,7 +15,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._addressing im
     parse_pool,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._netlink import plan_addresses
-from ansible_collections.nixfleet.containers.plugins.module_utils._network import allocate
+from ansible_collections.nixfleet.containers.plugins.module_utils._network import allocate, NetworkManager
 
 IF = ipaddress.ip_interface
 POOLS = {4: (ipaddress.ip_network('10.233.0.0/16'), 24, 'pair')}
@@ -117,3 +117,66 @@ def test_plan_addresses_reaches_the_desired_set(current, desired, unmanaged):
 def test_same_address_with_another_prefix_is_replaced():
     add, remove = plan_addresses({IF('10.0.0.1/24')}, {IF('10.0.0.1/32')}, 'keep')
     assert add == [IF('10.0.0.1/32')] and remove == [IF('10.0.0.1/24')]
+
+
+class FakeNetlink(object):
+    """Links by name, with their addresses; records what the executor asks of it."""
+
+    def __init__(self, netns=None):
+        self.links_ = {'ve-web': dict(name='ve-web', index=7, kind='veth', up=False, mtu=1500, master='')}
+        self.addrs = {7: [ipaddress.ip_interface('10.99.0.9/32')]}
+        self.calls = []
+
+    def links(self):
+        return dict((name, dict(link)) for name, link in self.links_.items())
+
+    def link(self, name):
+        return self.links().get(name)
+
+    def addresses(self, index=None, with_index=False):
+        return list(self.addrs.get(index, []))
+
+    def routes(self, index=None, with_index=False):
+        return []
+
+    def close(self):
+        pass
+
+    def create_bridge(self, name):
+        self.calls.append(('create_bridge', name))
+        self.links_[name] = dict(name=name, index=9, kind='bridge', up=False, mtu=1500, master='')
+
+    def set_link(self, link, **changes):
+        self.calls.append(('set_link', link['name']) + tuple(sorted(changes.items())))
+
+    def add_address(self, link, interface):
+        self.calls.append(('add_address', link['name'], str(interface)))
+
+    def del_address(self, link, interface):
+        self.calls.append(('del_address', link['name'], str(interface)))
+
+
+def test_the_network_plan_is_steps_with_their_arguments_and_the_diff_its_before_and_after():
+    params = dict(interface='ve-web', host_addresses=['10.99.0.1/32'], unmanaged_addresses='remove',
+                  bridges=[dict(name='br-t', mtu=1400)])
+    check = NetworkManager(params, check_mode=True, netlink_factory=FakeNetlink)
+    planned = check.run()
+    labels = ['create bridge br-t', 'set mtu 1400 on br-t', 'set br-t up', 'set ve-web up',
+              'remove 10.99.0.9/32 from ve-web', 'add 10.99.0.1/32 to ve-web']
+    assert (planned['changed'], planned['steps'], planned['actions']) == (True, labels, [])
+    assert planned['diff']['before'] == {'br-t': {}, 've-web': dict(
+        name='ve-web', kind='veth', state='down', mtu=1500, master='', addresses=['10.99.0.9/32'], routes=[])}
+    assert planned['diff']['after']['ve-web']['addresses'] == ['10.99.0.1/32']
+    assert planned['diff']['after']['br-t']['mtu'] == 1400
+    fakes = []
+
+    def factory(netns):
+        fakes.append(FakeNetlink(netns))
+        return fakes[-1]
+
+    done = NetworkManager(params, netlink_factory=factory).run()
+    assert done['actions'] == labels
+    # A bridge made earlier in the run is found by name when its later steps run.
+    assert fakes[0].calls == [('create_bridge', 'br-t'), ('set_link', 'br-t', ('mtu', 1400)),
+                              ('set_link', 'br-t', ('state', 'up')), ('set_link', 've-web', ('state', 'up')),
+                              ('del_address', 've-web', '10.99.0.9/32'), ('add_address', 've-web', '10.99.0.1/32')]

@@ -10,9 +10,7 @@ import pytest
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import (
     EPHEMERAL_ROOT,
-    GCROOTS_ROOT,
     LOCK_PATH,
-    NIXOS_CONTAINER_BIN,
     PROFILES_ROOT,
     Layout,
     current_generation,
@@ -35,9 +33,7 @@ def fake_fs(tree):
 def test_constants():
     assert LOCK_PATH == '/run/lock/nixos-container'
     assert PROFILES_ROOT == '/nix/var/nix/profiles/per-container'
-    assert GCROOTS_ROOT == '/nix/var/nix/gcroots/per-container'
     assert EPHEMERAL_ROOT == '/run/nixos-containers'
-    assert NIXOS_CONTAINER_BIN == '/run/current-system/sw/bin/nixos-container'
 
 
 def test_modern_layout_paths():
@@ -48,7 +44,6 @@ def test_modern_layout_paths():
     assert layout.configuration_nix('web') == '/var/lib/nixos-containers/web/etc/nixos/configuration.nix'
     assert layout.profile_dir('web') == '/nix/var/nix/profiles/per-container/web'
     assert layout.system_profile('web') == '/nix/var/nix/profiles/per-container/web/system'
-    assert layout.gcroots_dir('web') == '/nix/var/nix/gcroots/per-container/web'
     assert layout.ephemeral_root_dir('web') == '/run/nixos-containers/web'
 
 

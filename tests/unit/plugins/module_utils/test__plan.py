@@ -28,27 +28,27 @@ def desired(state='started', conf=None, extra='services.nginx.enable = true;', *
 
 def test_noop_when_everything_matches():
     p = plan(current(), desired())
-    assert (p.action, p.steps, p.reasons) == ('noop', [], [])
+    assert (p.action, p.names, p.reasons) == ('noop', [], [])
     assert not p.changes
 
 
 def test_missing_container_is_created_and_started():
-    assert plan(None, desired()).steps == ['create', 'start']
-    assert plan(None, desired(state='present')).steps == ['create']
-    assert plan(None, desired(state='stopped')).steps == ['create']
+    assert plan(None, desired()).names == ['create', 'start']
+    assert plan(None, desired(state='present')).names == ['create']
+    assert plan(None, desired(state='stopped')).names == ['create']
     assert plan(None, desired(state='absent')).action == 'noop'
 
 
 def test_guest_change_reloads_without_stopping():
     p = plan(current(), desired(extra='services.nginx.enable = false;'))
-    assert (p.action, p.steps) == ('reload', ['update'])
+    assert (p.action, p.names) == ('reload', ['update'])
     assert p.reasons == ['the guest configuration changed']
 
 
 def test_conf_change_restarts_a_running_container():
     conf = dict(BASE_CONF, HOST_PORT='tcp:8080:80')
     p = plan(current(), desired(conf=conf))
-    assert (p.action, p.steps) == ('restart', ['stop', 'write_conf', 'start'])
+    assert (p.action, p.names) == ('restart', ['stop', 'write_conf', 'start'])
     assert p.reasons == ["HOST_PORT changes from '' to 'tcp:8080:80'"]
 
 
@@ -56,48 +56,48 @@ def test_conf_and_guest_change_restart_once_with_update_while_stopped():
     conf = dict(BASE_CONF, HOST_PORT='tcp:8080:80')
     p = plan(current(), desired(conf=conf, extra='x = 1;'))
     # update runs while the container is stopped, so it does not reload a container about to restart.
-    assert p.steps == ['stop', 'write_conf', 'update', 'start']
+    assert p.names == ['stop', 'write_conf', 'update', 'start']
     assert p.action == 'restart'
 
 
 def test_conf_change_of_a_stopped_container_only_writes():
     conf = dict(BASE_CONF, HOST_PORT='tcp:8080:80')
     p = plan(current(running=False), desired(state='stopped', conf=conf))
-    assert (p.action, p.steps) == ('configure', ['write_conf'])
+    assert (p.action, p.names) == ('configure', ['write_conf'])
 
 
 def test_auto_start_and_bookkeeping_never_restart():
     p = plan(current(), desired(conf=dict(BASE_CONF, AUTO_START='1')))
-    assert p.steps == ['write_conf']
+    assert p.names == ['write_conf']
     assert p.reasons == ['the conf file changes (no restart needed)']
     p = plan(current(conf=dict(BASE_CONF, NIXFLEET_SYSTEM='/nix/store/a-system')), desired())
     assert p.action == 'noop'
 
 
 def test_state_transitions():
-    assert plan(current(running=False), desired()).steps == ['start']
-    assert plan(current(running=True), desired(state='stopped')).steps == ['stop']
+    assert plan(current(running=False), desired()).names == ['start']
+    assert plan(current(running=True), desired(state='stopped')).names == ['stop']
     assert plan(current(running=True), desired(state='present')).action == 'noop'
     assert plan(current(running=False), desired(state='present')).action == 'noop'
-    assert plan(current(), desired(state='absent')).steps == ['destroy']
+    assert plan(current(), desired(state='absent')).names == ['destroy']
 
 
 def test_restart_and_recreate_flags():
-    assert plan(current(), desired(restart=True)).steps == ['stop', 'start']
+    assert plan(current(), desired(restart=True)).names == ['stop', 'start']
     assert plan(current(running=False), desired(state='stopped', restart=True)).action == 'noop'
-    assert plan(current(), desired(recreate=True)).steps == ['destroy', 'create', 'start']
-    assert plan(current(running=False), desired(state='stopped', recreate=True)).steps == ['destroy', 'create']
+    assert plan(current(), desired(recreate=True)).names == ['destroy', 'create', 'start']
+    assert plan(current(running=False), desired(state='stopped', recreate=True)).names == ['destroy', 'create']
 
 
 def test_rollback_reloads_or_restarts():
     two = dict(generation=2, generations=[dict(number=1, path='/nix/store/a'), dict(number=2, path='/nix/store/b')])
-    assert plan(current(**two), desired(rollback=True, extra=None)).steps == ['rollback', 'reload']
+    assert plan(current(**two), desired(rollback=True, extra=None)).names == ['rollback', 'reload']
     conf = dict(BASE_CONF, HOST_PORT='tcp:1:1')
-    assert plan(current(**two), desired(rollback=True, extra=None, conf=conf)).steps == \
+    assert plan(current(**two), desired(rollback=True, extra=None, conf=conf)).names == \
         ['rollback', 'stop', 'write_conf', 'start']
-    assert plan(current(running=False, **two), desired(state='stopped', rollback=True, extra=None)).steps == ['rollback']
+    assert plan(current(running=False, **two), desired(state='stopped', rollback=True, extra=None)).names == ['rollback']
     # With the configuration of that generation: configuration.nix goes back too (no build).
-    assert plan(current(**two), desired(rollback=True, extra='x = 1;')).steps == ['rollback', 'write_configuration', 'reload']
+    assert plan(current(**two), desired(rollback=True, extra='x = 1;')).names == ['rollback', 'write_configuration', 'reload']
 
 
 def test_rollback_at_the_oldest_generation_is_refused():
@@ -120,7 +120,7 @@ def test_hand_edited_configuration_is_a_change():
 def test_flake_change_and_config_file_digest():
     conf = dict(BASE_CONF, FLAKE='/srv/f', NIXFLEET_FLAKE_ATTR='web')
     p = plan(current(conf=conf), desired(conf=dict(conf, NIXFLEET_FLAKE_ATTR='api'), extra=None))
-    assert (p.action, p.steps) == ('reload', ['write_conf', 'update'])
+    assert (p.action, p.names) == ('reload', ['write_conf', 'update'])
     conf = dict(BASE_CONF, NIXFLEET_CONFIG_SHA256='aa')
     p = plan(current(conf=conf), desired(conf=conf, config_digest='bb'))
     assert p.reasons == ['the content of config_file changed']
@@ -128,16 +128,16 @@ def test_flake_change_and_config_file_digest():
 
 def test_system_path_is_set_and_reloaded():
     p = plan(current(), desired(extra=None, system_path='/nix/store/c-system'))
-    assert p.steps == ['set_system', 'reload']
+    assert p.names == ['set_system', 'reload']
 
 
 def test_rebuild_forces_update_only():
     p = plan(current(), desired(rebuild=True))
-    assert (p.steps, p.reasons) == (['update'], ['rebuild requested'])
+    assert (p.names, p.reasons) == (['update'], ['rebuild requested'])
 
 
 def test_declarative_containers_start_and_stop_but_never_change():
-    assert plan(current(kind='declarative', running=False), desired(extra=None)).steps == ['start']
+    assert plan(current(kind='declarative', running=False), desired(extra=None)).names == ['start']
     with pytest.raises(PlanError, match='declarative'):
         plan(current(kind='declarative'), desired(state='absent'))
     with pytest.raises(PlanError, match='declarative'):

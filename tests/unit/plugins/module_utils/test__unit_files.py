@@ -70,7 +70,7 @@ def desired(**more):
 
 def test_link_change_needs_no_restart():
     p = plan(existing(), desired(auto_start_link=True))
-    assert (p.action, p.steps) == ('configure', ['link'])
+    assert (p.action, p.names) == ('configure', ['link'])
     assert 'no restart needed' in p.reasons[0]
     assert plan(existing(auto_start=True), desired(auto_start_link=True)).action == 'noop'
     assert plan(existing(auto_start=True), desired()).action == 'noop'
@@ -78,17 +78,17 @@ def test_link_change_needs_no_restart():
 
 def test_dropin_change_restarts_a_running_container_only():
     p = plan(existing(), desired(unit_dropin='[Service]\nMemoryMax=1G\n', unit_properties={'MemoryMax': '1G'}))
-    assert (p.action, p.steps) == ('restart', ['stop', 'write_dropin', 'start'])
+    assert (p.action, p.names) == ('restart', ['stop', 'write_dropin', 'start'])
     p = plan(existing(running=False), desired(state='present', unit_dropin='x'))
-    assert (p.action, p.steps) == ('configure', ['write_dropin'])
+    assert (p.action, p.names) == ('configure', ['write_dropin'])
     assert plan(existing(unit_dropin='x'), desired(unit_dropin='x')).action == 'noop'
 
 
 def test_create_and_destroy_carry_the_unit_files():
     p = plan(None, desired(auto_start_link=True, unit_dropin='x'))
-    assert p.steps == ['create', 'link', 'write_dropin', 'start']
+    assert p.names == ['create', 'link', 'write_dropin', 'start']
     p = plan(existing(auto_start=True, unit_dropin='x'), desired(state='absent', auto_start_link=False, unit_dropin=''))
-    assert p.steps == ['destroy', 'link', 'write_dropin']
+    assert p.names == ['destroy', 'link', 'write_dropin']
 
 
 def test_reading_the_link_and_dropin_back(tmp_path):
