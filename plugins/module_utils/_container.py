@@ -28,6 +28,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._container_che
     keep_current_guest,
     snapshot,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._build import shared_configuration, system_key
 from ansible_collections.nixfleet.containers.plugins.module_utils._container_diff import container_diff
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -94,6 +95,8 @@ class ContainerManager(object):
         self.current = None
         self.desired = None
         self.plan = None
+        # The system built for this run's containers with the same configuration (_build.py).
+        self.prebuilt = None
         self.result = dict(changed=False, actions=[])
         if host is not None:
             self.attach(host)
@@ -150,6 +153,18 @@ class ContainerManager(object):
         errors = self.host.conflict_errors(self.name, self.desired['conf'])
         if errors:
             raise ValueError('; '.join(errors))
+
+    def build_request(self):
+        """(key, text, nixos_path) of the shared system this plan builds, or None when it builds
+        nothing or its guest is not a configuration text (a flake, a given system_path)."""
+        plan, desired = self.plan, self.desired
+        if not plan or not set(plan.steps) & set(['create', 'update']) or desired.get('extra') is None:
+            return None
+        if desired['options'].get('flake') or desired.get('system_path'):
+            return None
+        text = shared_configuration(desired['extra'])
+        nixos_path = self.params['nixos_path']
+        return system_key(text, nixos_path, desired.get('config_digest')), text, nixos_path
 
     def apply(self):
         """Carry the plan out (not in check mode). Raises CliError when a command fails.
@@ -425,6 +440,9 @@ class ContainerManager(object):
 
     def _create(self, desired):
         options = desired['options']
+        if self.prebuilt:
+            self._create_prebuilt(desired, options)
+            return
         extra = desired.get('extra')
         private = options.get('private_network', True)
         self.runner.create(
@@ -443,8 +461,34 @@ class ContainerManager(object):
         )
         self._record_system(desired)
 
+    def _create_prebuilt(self, desired, options):
+        """create --system-path (nixos-container then writes no configuration.nix: we do)."""
+        private = options.get('private_network', True)
+        self.runner.create(
+            self.name,
+            host_address=options.get('host_address') if private else None,
+            local_address=options.get('local_address') if private else None,
+            bridge=options.get('host_bridge') if private else None,
+            port=desired['conf'].get('HOST_PORT') if private else None,
+            auto_start=bool(options.get('auto_start')),
+            system_path=self.prebuilt,
+        )
+        directory = os.path.dirname(self.layout.configuration_nix(self.name))
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        self._write_configuration(desired)
+
+    def _update_prebuilt(self, desired):
+        """What update does after its build: the profile, configuration.nix, a reload if running."""
+        self.runner.set_profile(self.layout.system_profile(self.name), self.prebuilt)
+        self._write_configuration(desired)
+        if (self.current or {}).get('running') and 'stop' not in self.plan.steps:
+            self.runner.reload(self.name)
+
     def _update(self, desired):
         options = desired['options']
+        if self.prebuilt:
+            self._update_prebuilt(desired)
+            return
         self.runner.update(
             self.name,
             config=desired.get('extra') if (self.params['config'] or self.params['settings']) else None,
