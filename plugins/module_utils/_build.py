@@ -24,6 +24,7 @@ import os
 import posixpath
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import write_file_atomically
+from ansible_collections.nixfleet.containers.plugins.module_utils._nix import render_settings_body
 
 # One profile per distinct system (a GC root), and the configuration it was built from.
 BUILDS_PROFILE_DIR = '/nix/var/nix/profiles/nixfleet-systems'
@@ -40,6 +41,16 @@ _SHARED_HEAD = ('{ config, lib, pkgs, ... }:\n'
                 '  networking.useDHCP = false;\n'
                 '  ')
 _SHARED_TAIL = '\n}\n'
+
+
+def guest_extra(config, settings):
+    """The text nixos-container splices into its template for CONFIG and SETTINGS (the options of
+    nixos_container): CONFIG as given, then one line per leaf of SETTINGS. Raises ValueError for
+    SETTINGS that are not data Nix can hold."""
+    parts = [config.strip('\n')] if config else []
+    if settings:
+        parts.append(render_settings_body(settings))
+    return '\n'.join(parts)
 
 
 def shared_configuration(extra):

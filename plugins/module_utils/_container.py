@@ -28,7 +28,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._container_che
     keep_current_guest,
     snapshot,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._build import shared_configuration, system_key
+from ansible_collections.nixfleet.containers.plugins.module_utils._build import guest_extra, shared_configuration, system_key
 from ansible_collections.nixfleet.containers.plugins.module_utils._container_diff import container_diff
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -36,7 +36,6 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     nix_nul_error,
     nix_parse_error,
     render_configuration_nix,
-    render_settings_body,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
     argument_spec,
@@ -305,13 +304,10 @@ class ContainerManager(object):
         if p['config'] or p['settings']:
             if nix_nul_error(p['config']):
                 raise ValueError('config: %s' % nix_nul_error(p['config']))
-            parts = [p['config'].strip('\n')] if p['config'] else []
-            if p['settings']:
-                try:
-                    parts.append(render_settings_body(p['settings']))
-                except ValueError as e:
-                    raise ValueError('settings: %s' % e)
-            desired['extra'] = '\n'.join(parts)
+            try:
+                desired['extra'] = guest_extra(p['config'], p['settings'])
+            except ValueError as e:
+                raise ValueError('settings: %s' % e)
         elif p['config_file']:
             path = p['config_file']
             if not os.path.isabs(path) or not os.path.isfile(path):

@@ -302,3 +302,38 @@ def test_every_system_is_built_before_the_first_batch(fresh, tmp_path):
     for host in HOSTS:
         assert http(fresh, host) == 'web generation 1'
         assert system(fresh, host, name='web') == system(fresh, host, name='api')
+
+
+def test_build_host_builds_each_system_once_for_the_fleet(fresh, tmp_path):
+    """host3 (no containers of its own) builds; the closures reach host1 and host2, which evaluate nothing."""
+    fleet_hosts = ('host1', 'host2')
+    for host in HOSTS:
+        evaluations(fresh, host)
+    specs = [web(), dict(name='api', config=NGINX_ON), dict(name='ssh', config='services.openssh.enable = true;')]
+    fleet = dict((host, list(specs)) for host in fleet_hosts)
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_build_host='host3')
+    assert run.rc == 0 and summary['result'] == 'success', str(run)
+    # Two distinct systems in the fleet: two evaluations in all, on the build host.
+    assert [e['kind'] for e in evaluations(fresh, 'host3')] == ['build', 'build']
+    assert names(fresh, 'host3') == []
+    built = set(fresh.exec('host3', 'sh', '-c', 'readlink -f /nix/var/nix/profiles/nixfleet-systems/*[!k]',
+                           check=True).stdout.split())
+    for host in fleet_hosts:
+        assert evaluations(fresh, host) == []
+        assert http(fresh, host) == 'web generation 1'
+        assert system(fresh, host, name='web') == system(fresh, host, name='api')
+        assert set(system(fresh, host, name=n) for n in ('web', 'ssh')) == built
+        # The closures came whole (the system's own tools are there) and no stream is left behind.
+        assert fresh.exec(host, 'sh', '-c', 'ls /tmp/nixfleet-system-* 2>/dev/null').stdout == ''
+    assert fresh.exec('host3', 'sh', '-c', 'ls /tmp/nixfleet-system-* 2>/dev/null').stdout == ''
+
+    # A configuration the build host cannot build: nothing changes anywhere.
+    fleet['host2'] = fleet['host2'] + [dict(name='bad', config=BROKEN)]
+    fleet['host1'] = [web(NGINX_ON + '\nenvironment.etc.release.text = "2";')] + fleet['host1'][1:]
+    before = [host_digest(fresh, host) for host in fleet_hosts]
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_build_host='host3')
+    assert run.rc != 0 and summary['result'] == 'failed'
+    assert [host_digest(fresh, host) for host in fleet_hosts] == before
+    assert 'host2/bad' in summary['stopped']['reason'] and 'the nginx module is broken' in summary['stopped']['reason']
+    assert summary['hosts']['host2']['containers']['bad']['outcome'] == 'failed'
+    assert summary['hosts']['host1']['containers']['web']['outcome'] == 'pending'

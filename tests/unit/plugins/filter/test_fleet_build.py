@@ -8,9 +8,12 @@ __metaclass__ = type
 from ansible_collections.nixfleet.containers.plugins.filter.fleet_build import (
     FilterModule,
     build_failures,
+    fleet_build_host_result,
     fleet_build_outcomes,
+    fleet_build_plan,
     fleet_built,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._build import shared_configuration, system_key
 
 STATE = dict(batches=[['host1/web']], schedule=[dict(number=1, hosts=dict(host1=['web']))], problems={},
              stopped=False, stopped_at=None, reason=None, max_fail_percentage=0)
@@ -54,4 +57,49 @@ def test_the_outcomes_of_a_failed_build_have_nothing_to_roll_back():
     assert fleet_build_outcomes(failed_build(), plan) == dict(
         bad=dict(outcome='failed', batch=None, action='create', health=None, message=NIX, rollback=False, undo=None))
     assert fleet_build_outcomes(dict(changed=False), plan) == {}
-    assert sorted(FilterModule().filters()) == ['fleet_build_outcomes', 'fleet_built']
+    assert sorted(FilterModule().filters()) == ['fleet_build_host_result', 'fleet_build_outcomes', 'fleet_build_plan',
+                                               'fleet_built']
+
+
+def planned(*names, **steps):
+    return dict(containers=dict((n, dict(action='create', changed=True, plan=dict(steps=steps.get(n, ['create']))))
+                                for n in names))
+
+
+def test_the_build_plan_has_each_distinct_system_once_with_the_hosts_that_need_it():
+    containers = dict(
+        host1=[dict(name='a', config='services.nginx.enable = true;'), dict(name='b', config='x = 1;'),
+               dict(name='f', config_file='/etc/web.nix'), dict(name='g', flake='/srv/flake')],
+        host2=[dict(name='a', config='services.nginx.enable = true;'), dict(name='s', settings=dict(x=1)),
+               dict(name='r', config='x = 1;')])
+    hostvars = dict(host1=dict(container_fleet_plan=planned('a', 'b', 'f', 'g')),
+                    host2=dict(container_fleet_plan=planned('a', 's', 'r', r=['rollback', 'write_configuration'])))
+    plan = fleet_build_plan(containers, hostvars, ['host1', 'host2'])
+    # a twice (one system), b; s is the same text as b (settings render as "x = 1;"); f, g and the rollback of r
+    # are not the build host's.
+    assert [sorted(s['containers']) for s in plan['systems']] == [['host1/a', 'host2/a'], ['host1/b', 'host2/s']]
+    nginx = plan['systems'][0]
+    assert nginx['key'] == system_key(shared_configuration('services.nginx.enable = true;'))
+    assert nginx['nixos'] == '<nixpkgs/nixos>' and nginx['profile'].endswith('/' + nginx['key'])
+    assert plan['hosts'] == dict(host1=[nginx['key'], plan['systems'][1]['key']],
+                                 host2=[nginx['key'], plan['systems'][1]['key']])
+    # An unchanged container or a host that left the play needs nothing.
+    hostvars['host2']['container_fleet_plan']['containers']['s']['changed'] = False
+    assert fleet_build_plan(containers, hostvars, ['host2'])['hosts'] == dict(host2=[nginx['key']])
+
+
+def test_each_host_takes_its_share_of_the_build_hosts_work():
+    plan = dict(systems=[dict(key='k1', containers=['host1/a', 'host2/a']), dict(key='k2', containers=['host2/b'])],
+                hosts=dict(host1=['k1'], host2=['k1', 'k2']))
+    builds = dict(results=[dict(item=dict(key='k1'), failed=False, stdout='/nix/store/aaa-nixos-system-unnamed\n'),
+                           dict(item=dict(key='k2'), failed=False, stdout='/nix/store/bbb-nixos-system-unnamed\n')])
+    assert fleet_build_host_result(plan, builds, 'host1') == dict(
+        failed=False, changed=False, systems=dict(k1='/nix/store/aaa-nixos-system-unnamed'))
+    assert fleet_build_host_result(plan, builds, 'host3')['systems'] == {}
+    builds['results'][1] = dict(item=dict(key='k2'), failed=True, rc=1, stdout='',
+                                stderr='error:\n  … while evaluating\n  error: the nginx module is broken\n')
+    broken = fleet_build_host_result(plan, builds, 'host2')
+    assert broken['failed'] and list(broken['containers']) == ['b']
+    assert broken['containers']['b']['msg'].endswith(': error: the nginx module is broken')
+    assert fleet_build_outcomes(broken, planned('b'))['b']['outcome'] == 'failed'
+    assert not fleet_build_host_result(plan, builds, 'host1')['failed']
