@@ -164,8 +164,24 @@ class ContainerSet(object):
         False when one failed to build: its containers are failed with Nix's message, the others
         are not applied (deferred), and nothing changed. With build_only nothing is applied either.
         """
-        if self.module.check_mode or self.params['build'] != 'per_system':
+        if self.module.check_mode:
             return True
+        if self.params['build'] == 'per_system':
+            self._build_systems()
+        failed = [item for item in self.builds if item.error]
+        for item in failed:
+            for manager in item.containers:
+                manager.result.update(failed=True, changed=False,
+                                      msg='its system failed to build (nothing was changed): %s' % item.error)
+        if failed or self.params['build_only']:
+            why = 'build_only=true' if not failed else 'the system of %s failed to build' % ', '.join(
+                m.name for item in failed for m in item.containers)
+            for manager in self.managers:
+                if not manager.result.get('failed'):
+                    manager.result.update(deferred=True, changed=False, msg='not applied: %s' % why)
+        return not failed
+
+    def _build_systems(self):
         builds = {}
         for manager in self.managers:
             request = manager.build_request() if self.in_scope(manager.name) else None
@@ -182,18 +198,6 @@ class ContainerSet(object):
                 build(self.build_runner, item)
             for manager in item.containers:
                 manager.prebuilt = item.path
-        failed = [item for item in self.builds if item.error]
-        for item in failed:
-            for manager in item.containers:
-                manager.result.update(failed=True, changed=False,
-                                      msg='its system failed to build (nothing was changed): %s' % item.error)
-        if failed or self.params['build_only']:
-            why = 'build_only=true' if not failed else 'the system of %s failed to build' % ', '.join(
-                m.name for item in failed for m in item.containers)
-            for manager in self.managers:
-                if not manager.result.get('failed'):
-                    manager.result.update(deferred=True, changed=False, msg='not applied: %s' % why)
-        return not failed
 
     # applying -----------------------------------------------------------------------------
     def _apply_all(self):
