@@ -107,4 +107,3 @@ def build(runner, item):
         return item
     item.path = os.path.realpath(item.profile)
     return item
-

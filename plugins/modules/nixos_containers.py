@@ -79,14 +79,14 @@ options:
         config_file), the way C(nixos-container) builds (C(nix-env -p PROFILE -I nixos-config=FILE
         -f <nixpkgs/nixos> --set -A system)), into a profile of its own under
         C(/nix/var/nix/profiles/nixfleet-systems) (a garbage collector root) from a configuration kept
-        in C(/var/lib/nixfleet/systems). Every system is built before the first container changes: when
+        in C(/var/lib/nixfleet/systems). Every system is built before the first container changes; when
         one fails to build, the containers that use it fail with Nix's message and nothing changes.
         The containers get it with C(nixos-container create --system-path) or C(nix-env --set) on
         their profile (and a reload when running, as C(update) does); each still gets its own
         C(configuration.nix) as C(nixos-container) writes it, so later updates, drift and rollback see it.
       - The shared system is built with C(networking.hostName) left empty (a C(mkDefault)), so that it
         does not depend on the container's name; systemd-nspawn gives each guest its container name
-        as host name. A configuration that reads C(config.networking.hostName) sees an empty name:
+        as host name. A configuration that reads C(config.networking.hostName) sees an empty name;
         set it in the configuration, or use V(per_container).
       - V(per_container) lets C(nixos-container create)/C(update) evaluate and build every container
         on its own (an C(update) evaluates twice on NixOS 25.11 and newer).

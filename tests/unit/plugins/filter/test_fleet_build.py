@@ -57,8 +57,8 @@ def test_the_outcomes_of_a_failed_build_have_nothing_to_roll_back():
     assert fleet_build_outcomes(failed_build(), plan) == dict(
         bad=dict(outcome='failed', batch=None, action='create', health=None, message=NIX, rollback=False, undo=None))
     assert fleet_build_outcomes(dict(changed=False), plan) == {}
-    assert sorted(FilterModule().filters()) == ['fleet_build_host_result', 'fleet_build_outcomes', 'fleet_build_plan',
-                                               'fleet_built']
+    names = ['fleet_build_host_result', 'fleet_build_outcomes', 'fleet_build_plan', 'fleet_built']
+    assert sorted(FilterModule().filters()) == names
 
 
 def planned(*names, **steps):
