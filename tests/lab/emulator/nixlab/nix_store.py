@@ -75,6 +75,9 @@ def import_stream():
                 if member.name.startswith("/") or ".." in member.name.split("/"):
                     raise ValueError("unsafe path '%s' in the stream" % member.name)
                 archive.extract(member, scratch, set_attrs=False)
+                if member.isfile():
+                    # The mode only (a store path is read-only; its executables keep their x bit).
+                    os.chmod(os.path.join(scratch, member.name), member.mode & 0o755)
         for name in sorted(os.listdir(scratch)):
             path = os.path.join(common.STORE_DIR, name)
 
