@@ -181,6 +181,13 @@ class Runner(object):
     def set_profile(self, profile, store_path):
         return self.call([self.nix_env, '-p', profile, '--set', store_path], 'nix-env --set %s' % store_path)
 
+    def build_system(self, profile, config_file, nixos):
+        """Evaluate and build NIXOS's ``system`` with CONFIG_FILE into PROFILE, as nixos-container
+        does; returns (rc, stdout, stderr): a failed build is the caller's to report."""
+        argv = [self.nix_env, '-p', profile, '-I', 'nixos-config=%s' % config_file, '-f', nixos, '--set', '-A', 'system']
+        self.actions.append(argv)
+        return self._run(argv, data=None)
+
     def rollback_profile(self, profile):
         return self.call([self.nix_env, '-p', profile, '--rollback'], 'nix-env --rollback of %s' % profile)
 

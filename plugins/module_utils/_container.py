@@ -23,11 +23,13 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._container_che
     keep_current_guest,
     snapshot,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._build import guest_extra, shared_configuration, system_key
 from ansible_collections.nixfleet.containers.plugins.module_utils._container_diff import container_diff
 from ansible_collections.nixfleet.containers.plugins.module_utils._container_steps import (
     bind,
     ContainerOperations,
     restore_steps,
+    with_system,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
@@ -35,7 +37,6 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     nix_nul_error,
     nix_parse_error,
     render_configuration_nix,
-    render_settings_body,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
     argument_spec,
@@ -145,6 +146,24 @@ class ContainerManager(object):
         errors = self.host.conflict_errors(self.name, self.desired['conf'])
         if errors:
             raise ValueError('; '.join(errors))
+
+    def build_request(self):
+        """(key, text, nixos_path) of the shared system this plan builds, or None when it builds
+        nothing or its guest is not a configuration text (a flake, a given system_path)."""
+        plan, desired = self.plan, self.desired
+        if not plan or not (plan.has('create') or plan.has('update')) or desired.get('extra') is None:
+            return None
+        if desired['options'].get('flake') or desired.get('system_path'):
+            return None
+        text = shared_configuration(desired['extra'])
+        nixos_path = self.params['nixos_path']
+        return system_key(text, nixos_path, desired.get('config_digest')), text, nixos_path
+
+    def use_system(self, system_path):
+        """Create/update from SYSTEM_PATH, built once for this run's containers of the same
+        configuration (_build.py), instead of building again."""
+        self.plan = with_system(self.plan, system_path, self.name, self.layout, self.desired,
+                                bool((self.current or {}).get('running')))
 
     def apply(self):
         """Carry the plan out (not in check mode). Raises CliError when a command fails.
@@ -266,13 +285,10 @@ class ContainerManager(object):
         if p['config'] or p['settings']:
             if nix_nul_error(p['config']):
                 raise ValueError('config: %s' % nix_nul_error(p['config']))
-            parts = [p['config'].strip('\n')] if p['config'] else []
-            if p['settings']:
-                try:
-                    parts.append(render_settings_body(p['settings']))
-                except ValueError as e:
-                    raise ValueError('settings: %s' % e)
-            desired['extra'] = '\n'.join(parts)
+            try:
+                desired['extra'] = guest_extra(p['config'], p['settings'])
+            except ValueError as e:
+                raise ValueError('settings: %s' % e)
         elif p['config_file']:
             path = p['config_file']
             if not os.path.isabs(path) or not os.path.isfile(path):

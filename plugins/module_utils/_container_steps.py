@@ -76,6 +76,30 @@ def bind(plan, name, layout, params, current, desired):
     return Plan(plan.action, [Step(step.op, **arguments(step.op)) for step in plan.steps], plan.reasons)
 
 
+def with_system(plan, system_path, name, layout, desired, running):
+    """PLAN with its build done already (SYSTEM_PATH, built once for all containers of one
+    configuration): ``create --system-path``, and ``update`` becomes setting the profile plus the
+    reload nixos-container's update does for a running container. With --system-path the CLI
+    writes no configuration.nix: a step writes it, so later updates, drift and rollback see it.
+    """
+    configuration = dict(path=layout.configuration_nix(name), text=render_configuration_nix(name, desired['extra']))
+    steps = []
+    for step in plan.steps:
+        if step.op == 'create':
+            steps.append(Step('create', **dict(step.args, system_path=system_path, config=None, config_file=None,
+                                                 flake=None, flake_attr=None)))
+            steps.append(Step('write_configuration', record=step.args['record'], **configuration))
+        elif step.op == 'update':
+            steps.append(Step('set_system', label='update', profile=layout.system_profile(name),
+                              system_path=system_path, record=step.args['record']))
+            steps.append(Step('write_configuration', **configuration))
+            if running and not plan.has('stop'):
+                steps.append(Step('reload', name=name))
+        else:
+            steps.append(step)
+    return Plan(plan.action, steps, plan.reasons, plan.before, plan.after)
+
+
 def restore_steps(name, layout, unit_dir, saved, now, start_timeout):
     """The steps that put SAVED (``_container_checks.snapshot``) back; NOW is the container now."""
     steps = []
@@ -150,6 +174,9 @@ class ContainerOperations(object):
 
     def write_configuration(self, path, text, record=None):
         """configuration.nix as given, and (with RECORD) the conf records the system it was built as."""
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
         write_file_atomically(path, text)
         if record is not None:
             self.record_system(**record)

@@ -15,6 +15,9 @@ does not stop the others; the call fails at the end, naming the failed container
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
+from ansible_collections.nixfleet.containers.plugins.module_utils._build import build, Build
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import (
     ContainerManager,
@@ -49,6 +52,9 @@ def containers_argument_spec():
         exclusive=dict(type='bool', default=False),
         only=dict(type='list', elements='str'),
         nixos_container_bin=dict(type='path'),
+        build=dict(type='str', default='per_system', choices=['per_system', 'per_container']),
+        build_only=dict(type='bool', default=False),
+        systems=dict(type='dict', default={}),
     )
 
 
@@ -90,6 +96,8 @@ class ContainerSet(object):
         self.managers = []          # in the order they are applied
         self.removals = []
         self.declarative_kept = []
+        self.builds = []            # the distinct systems of the run (_build.Build)
+        self.build_runner = None
 
     def run(self):
         params = self.params
@@ -99,7 +107,8 @@ class ContainerSet(object):
         self.host = HostState(self.module, params['nixos_container_bin'])
         with self.host.mutating():
             self._plan_all()
-            self._apply_all()
+            if self._build_all() and not params['build_only']:
+                self._apply_all()
         return self.result()
 
     # planning -----------------------------------------------------------------------------
@@ -147,6 +156,48 @@ class ContainerSet(object):
     def in_scope(self, name):
         only = self.params['only']
         return only is None or name in only
+
+    # building -----------------------------------------------------------------------------
+    def _build_all(self):
+        """Each distinct system of the containers to apply, built once before any of them changes.
+
+        False when one failed to build: its containers are failed with Nix's message, the others
+        are not applied (deferred), and nothing changed. With build_only nothing is applied either.
+        """
+        if self.module.check_mode:
+            return True
+        if self.params['build'] == 'per_system':
+            self._build_systems()
+        failed = [item for item in self.builds if item.error]
+        for item in failed:
+            for manager in item.containers:
+                manager.result.update(failed=True, changed=False,
+                                      msg='its system failed to build (nothing was changed): %s' % item.error)
+        if failed or self.params['build_only']:
+            why = 'build_only=true' if not failed else 'the system of %s failed to build' % ', '.join(
+                m.name for item in failed for m in item.containers)
+            for manager in self.managers:
+                if not manager.result.get('failed'):
+                    manager.result.update(deferred=True, changed=False, msg='not applied: %s' % why)
+        return not failed
+
+    def _build_systems(self):
+        builds = {}
+        for manager in self.managers:
+            request = manager.build_request() if self.in_scope(manager.name) else None
+            if request is not None:
+                key, text, nixos_path = request
+                builds.setdefault(key, Build(key, text, nixos_path)).containers.append(manager)
+        self.builds = list(builds.values())
+        self.build_runner = self.host.new_runner()
+        given = self.params['systems'] or {}
+        for item in self.builds:
+            if given.get(item.key) and os.path.isdir(given[item.key]):
+                item.path = given[item.key]     # built earlier in the rollout (build_only)
+            else:
+                build(self.build_runner, item)
+            for manager in item.containers:
+                manager.use_system(item.path)
 
     # applying -----------------------------------------------------------------------------
     def _apply_all(self):
@@ -204,9 +255,12 @@ class ContainerSet(object):
             if 'diff' in entry and entry['action'] != 'noop' and not entry['deferred']:
                 diff += [_named_diff(name, d) for d in entry['diff']]
         summary['counts'] = counts
+        if self.build_runner is not None:
+            actions = self.build_runner.actions + actions
         result = dict(changed=bool(summary['changed']) or any(
             containers[n]['changed'] for n in summary['failed']),
-            containers=containers, summary=summary, actions=actions)
+            containers=containers, summary=summary, actions=actions,
+            systems=dict((item.key, item.path) for item in self.builds if item.path))
         if self.module._diff:
             result['diff'] = diff
         return result

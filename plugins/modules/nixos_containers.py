@@ -23,6 +23,9 @@ description:
     container whose commands fail does not stop the others; the module then fails with a
     message naming the failed containers, and still returns every container's result.
   - A no-op run of many containers costs about as much as one M(nixfleet.containers.nixos_container) call.
+  - With O(build=per_system) (the default) each distinct guest system of the call is built once,
+    before any container changes, and every container that uses it is created with
+    C(nixos-container create --system-path) or set to it as C(update) would; see O(build).
 author:
   - nixfleet.containers developers (@nixfleet)
 extends_documentation_fragment:
@@ -67,6 +70,44 @@ options:
       - Each name must be in O(containers) or be a container O(exclusive) removes.
     type: list
     elements: str
+  build:
+    description:
+      - How the guest systems of containers given by O(containers[].config), O(containers[].settings)
+        or O(containers[].config_file) are built.
+      - V(per_system) evaluates and builds each distinct system once (the same configuration text,
+        the same O(containers[].nixos_path) or the host's C(<nixpkgs/nixos>), the same content of a
+        config_file), the way C(nixos-container) builds (C(nix-env -p PROFILE -I nixos-config=FILE
+        -f <nixpkgs/nixos> --set -A system)), into a profile of its own under
+        C(/nix/var/nix/profiles/nixfleet-systems) (a garbage collector root) from a configuration kept
+        in C(/var/lib/nixfleet/systems). Every system is built before the first container changes; when
+        one fails to build, the containers that use it fail with Nix's message and nothing changes.
+        The containers get it with C(nixos-container create --system-path) or C(nix-env --set) on
+        their profile (and a reload when running, as C(update) does); each still gets its own
+        C(configuration.nix) as C(nixos-container) writes it, so later updates, drift and rollback see it.
+      - The shared system is built with C(networking.hostName) left empty (a C(mkDefault)), so that it
+        does not depend on the container's name; systemd-nspawn gives each guest its container name
+        as host name. A configuration that reads C(config.networking.hostName) sees an empty name;
+        set it in the configuration, or use V(per_container).
+      - V(per_container) lets C(nixos-container create)/C(update) evaluate and build every container
+        on its own (an C(update) evaluates twice on NixOS 25.11 and newer).
+      - Flakes and O(containers[].system_path) are built (or given) per container either way.
+    type: str
+    choices: [per_system, per_container]
+    default: per_system
+  build_only:
+    description:
+      - Plan every container and build the distinct systems of those that change (O(build=per_system)),
+        but change no container. Every container is returned with C(deferred=true), and the systems
+        in RV(systems), to be given to later calls in O(systems). For rollouts that build everything
+        before the first batch activates anything.
+    type: bool
+    default: false
+  systems:
+    description:
+      - Systems built before this call (RV(systems) of a O(build_only=true) call), by key. A container
+        whose system has a key here, with that store path on the host, is not built again.
+    type: dict
+    default: {}
   brief:
     description:
       - Return a short entry for each container that needs no change (and did not fail), with only
@@ -154,10 +195,11 @@ containers:
       description: Whether a command failed for this container.
       type: bool
     deferred:
-      description: Planned but not applied, because it is not in O(only).
+      description: Planned but not applied, because it is not in O(only), because of O(build_only), or
+        because a system of the call failed to build.
       type: bool
     msg:
-      description: What failed.
+      description: What failed, or why a changed container was not applied.
       type: str
       returned: when failed
     cmd:
@@ -223,7 +265,7 @@ summary:
       type: list
       elements: str
     deferred:
-      description: Containers planned but not applied (not in O(only)).
+      description: Containers planned but not applied (not in O(only), O(build_only), or a failed build).
       type: list
       elements: str
     removed:
@@ -234,8 +276,15 @@ summary:
       description: Declarative containers of the host that are not in O(containers) (never removed).
       type: list
       elements: str
+systems:
+  description:
+    - The distinct systems this call built or used (O(build=per_system)), by key (a digest of the
+      configuration text, the nixpkgs and a config_file's content), as store paths.
+  returned: always
+  type: dict
+  sample: {"3f1c0e5b7a9d2c4e6f8a0b1c2d3e4f5a": "/nix/store/0c5x...-nixos-system-unnamed-25.11"}
 actions:
-  description: Every command that ran (argv lists), in order; empty in check mode.
+  description: Every command that ran (argv lists), in order (the builds first); empty in check mode.
   returned: always
   type: list
   elements: list

@@ -194,6 +194,8 @@ for name in $(nixos-container list); do
 done
 # A failed unit outlives its container and leaves the host's systemd `degraded`.
 if [ -d /run/systemd/system ]; then systemctl reset-failed 'container@*'; fi
+# The systems nixos_containers built once for several containers (build=per_system).
+rm -rf /nix/var/nix/profiles/nixfleet-systems /var/lib/nixfleet/systems
 nixos-container list
 """
 

@@ -274,3 +274,80 @@ def test_site_drift_and_destroy_playbooks(fresh):
                          extra_vars=dict(containers=specs[:1], container_fleet_exclusive=True))
     assert run.rc == 0, str(run)
     assert all(names(fresh, host) == [] for host in HOSTS)
+
+
+EVALUATIONS_LOG = '/nix/var/nix/lab-evaluations.log'
+BROKEN = 'services.nginx.enable = throw "the nginx module is broken";'
+
+
+def evaluations(lab, host):
+    """HOST's evaluations since the last call (the emulator's log, emptied)."""
+    text = lab.exec(host, 'sh', '-c', 'cat %s 2>/dev/null; rm -f %s' % (EVALUATIONS_LOG, EVALUATIONS_LOG),
+                    check=True).stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_every_system_is_built_before_the_first_batch(fresh, tmp_path):
+    for host in HOSTS:
+        evaluations(fresh, host)
+    # host3's second container does not build: nothing may change anywhere, canary included.
+    fleet = same_everywhere(web(), dict(name='api', config=NGINX_ON))
+    fleet['host3'] = fleet['host3'] + [dict(name='bad', config=BROKEN)]
+    before = digests(fresh)
+    run, summary = rollout(fresh, tmp_path, fleet)
+    assert run.rc != 0
+    assert digests(fresh) == before, 'a batch ran although a system of the rollout failed to build'
+    assert summary['result'] == 'failed' and summary['stopped']['batch'] == 0
+    assert 'host3/bad' in summary['stopped']['reason'] and 'the nginx module is broken' in summary['stopped']['reason']
+    bad = summary['hosts']['host3']['containers']['bad']
+    assert bad['outcome'] == 'failed' and 'the nginx module is broken' in bad['message']
+    assert set(outcomes(summary, 'web') + outcomes(summary, 'api')) == {'pending'}
+
+    # Fixed: each host builds each of its distinct systems once, before the batches, and the
+    # batches build nothing more (web and api share a system).
+    fleet['host3'][2] = dict(name='bad', config='services.openssh.enable = true;')
+    for host in HOSTS:
+        evaluations(fresh, host)
+    run, summary = rollout(fresh, tmp_path, fleet)
+    assert run.rc == 0 and summary['result'] == 'success', str(run)
+    assert len(summary['batches']) >= 3
+    built = dict((host, [e['kind'] for e in evaluations(fresh, host)]) for host in HOSTS)
+    assert built == dict(host1=['build'], host2=['build'], host3=['build', 'build']), built
+    for host in HOSTS:
+        assert http(fresh, host) == 'web generation 1'
+        assert system(fresh, host, name='web') == system(fresh, host, name='api')
+
+
+def test_build_host_builds_each_system_once_for_the_fleet(fresh, tmp_path):
+    """host3 (no containers of its own) builds; the closures reach host1 and host2, which evaluate nothing."""
+    fleet_hosts = ('host1', 'host2')
+    for host in HOSTS:
+        evaluations(fresh, host)
+    specs = [web(), dict(name='api', config=NGINX_ON), dict(name='ssh', config='services.openssh.enable = true;')]
+    fleet = dict((host, list(specs)) for host in fleet_hosts)
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_build_host='host3')
+    assert run.rc == 0 and summary['result'] == 'success', str(run)
+    # Two distinct systems in the fleet: two evaluations in all, on the build host.
+    assert [e['kind'] for e in evaluations(fresh, 'host3')] == ['build', 'build']
+    assert names(fresh, 'host3') == []
+    built = set(fresh.exec('host3', 'sh', '-c', 'readlink -f /nix/var/nix/profiles/nixfleet-systems/*[!k]',
+                           check=True).stdout.split())
+    for host in fleet_hosts:
+        assert evaluations(fresh, host) == []
+        assert http(fresh, host) == 'web generation 1'
+        assert system(fresh, host, name='web') == system(fresh, host, name='api')
+        assert set(system(fresh, host, name=n) for n in ('web', 'ssh')) == built
+        # The closures came whole (the system's own tools are there) and no stream is left behind.
+        assert fresh.exec(host, 'sh', '-c', 'ls /tmp/nixfleet-system-* 2>/dev/null').stdout == ''
+    assert fresh.exec('host3', 'sh', '-c', 'ls /tmp/nixfleet-system-* 2>/dev/null').stdout == ''
+
+    # A configuration the build host cannot build: nothing changes anywhere.
+    fleet['host2'] = fleet['host2'] + [dict(name='bad', config=BROKEN)]
+    fleet['host1'] = [web(NGINX_ON + '\nenvironment.etc.release.text = "2";')] + fleet['host1'][1:]
+    before = [host_digest(fresh, host) for host in fleet_hosts]
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_build_host='host3')
+    assert run.rc != 0 and summary['result'] == 'failed'
+    assert [host_digest(fresh, host) for host in fleet_hosts] == before
+    assert 'host2/bad' in summary['stopped']['reason'] and 'the nginx module is broken' in summary['stopped']['reason']
+    assert summary['hosts']['host2']['containers']['bad']['outcome'] == 'failed'
+    assert summary['hosts']['host1']['containers']['web']['outcome'] == 'pending'

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.realpath(LAB_SCRIPTS), "emulator"))
 from nixlab import sdunit  # noqa: E402  pylint: disable=wrong-import-position
 
 # the rest of the emulator: systemctl and machinectl are the host's own
-EMULATED_COMMANDS = ("nixos-container", "nix-env", "nixos-rebuild")
+EMULATED_COMMANDS = ("nixos-container", "nix-env", "nix-store", "nixos-rebuild")
 FAULT_KINDS = ("start-fail", "health-fail", "slow-start")
 STOP_TIMEOUT = 20.0  # a clean poweroff of the host's systemd, its containers included
 OS_RELEASE = """\

@@ -1,7 +1,10 @@
 """Emulated `nix-env`, only the profile operations the collection uses on a host.
 
 `-p PROFILE --set PATH`, `--rollback`, `--switch-generation N` (`-G N`) and
-`--list-generations`, with Nix's messages. Nix's rule for --set: a new generation is made
+`--list-generations`, with Nix's messages; and nixos-container's build,
+`-p PROFILE -I nixos-config=FILE -f <nixpkgs/nixos>|PATH --set -A system`: the configuration is
+evaluated (charged and logged as a `build`, nixlab.evaluation) and its system, named after
+its `networking.hostName` (`unnamed` when empty, as NixOS names it), set in the profile. Nix's rule for --set: a new generation is made
 unless the newest generation already points at PATH, in which case the profile just
 switches to it.
 """
@@ -11,7 +14,7 @@ import os
 import re
 import sys
 
-from nixlab import profiles
+from nixlab import evaluation, nixos_container, profiles, store
 
 STORE = "/nix/store"
 
@@ -64,14 +67,47 @@ def _list(profile):
     return 0
 
 
+def _build(profile, search_path, nixos):
+    """Evaluate and build `system` of NIXOS with nixos-config from SEARCH_PATH, into PROFILE."""
+    config_file = dict(item.split("=", 1) for item in search_path if "=" in item).get("nixos-config")
+    if config_file is None:
+        return _fail("file 'nixos-config' was not found in the Nix search path (add it using $NIX_PATH or -I)")
+    if nixos != "<nixpkgs/nixos>" and not os.path.exists(nixos):
+        return _fail("getting status of '%s': No such file or directory" % os.path.abspath(nixos))
+
+    def evaluate():
+        if not os.path.isfile(config_file):
+            sys.stderr.write("error: getting status of '%s': No such file or directory\n" % config_file)
+            return None
+        evaluated, error = store.eval_config(file=config_file)
+        if evaluated is None:
+            sys.stderr.write(error)
+            return None
+        return nixos_container.evaluate_and_build(evaluated.get("hostName") or "unnamed", config_file)
+
+    built = evaluation.charged("build", os.path.basename(profile), config_file, evaluate)
+    if built is None:
+        return 1
+    return _set(profile, built)
+
+
 def main(argv):
     profile = None
     operation = None
+    search_path = []
+    nixos = None
     args = list(argv)
     while args:
         word = args.pop(0)
         if word in ("-p", "--profile") and args:
             profile = args.pop(0)
+        elif word == "-I" and args:
+            search_path.append(args.pop(0))
+        elif word in ("-f", "--file") and args:
+            nixos = args.pop(0)
+        elif word == "--set" and args[:2] == ["-A", "system"] and nixos is not None:
+            args[:2] = []
+            operation = ("build", nixos)
         elif word == "--set" and args:
             operation = ("set", args.pop(0))
         elif word == "--rollback":
@@ -86,6 +122,8 @@ def main(argv):
         return _fail("the lab's nix-env needs -p PROFILE and one of --set, --rollback, "
                      "--switch-generation, --list-generations")
     kind, value = operation
+    if kind == "build":
+        return _build(profile, search_path, value)
     if kind == "set":
         return _set(profile, value)
     if kind == "rollback":

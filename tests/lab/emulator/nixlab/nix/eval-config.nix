@@ -64,6 +64,7 @@ let
 in {
   version = lib.version;
   isNspawnContainer = config.boot.isNspawnContainer == true;
+  hostName = config.networking.hostName;
   http = config.services.nginx.enable || config.services.httpd.enable;
   ssh = config.services.openssh.enable;
 }
