@@ -11,6 +11,7 @@ __metaclass__ = type
 import hashlib
 import os
 
+from ansible_collections.nixfleet.containers.plugins.module_utils import _extra_veths
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, render_conf, KNOWN_KEYS
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
@@ -252,7 +253,6 @@ class ContainerManager(object):
             return desired
         properties = unit_properties_from_params(p)
         desired['unit_properties'] = properties
-        desired['unit_dropin'] = render_dropin(self.name, properties) if properties is not None else None
         desired['auto_start_link'] = p['auto_start']
         if current is None and p['auto_start'] is None:
             desired['auto_start_link'] = None
@@ -275,9 +275,22 @@ class ContainerManager(object):
         if error:
             raise ValueError(error)
         desired['conf'] = _with_kept_keys(conf, current['conf'] if current else {})
+        desired['unit_dropin'] = self._dropin(properties, desired['conf'], current)
         desired['options'] = options
         self._check_nix(desired)
         return desired
+
+    def _dropin(self, properties, conf, current):
+        """The drop-in text: unit properties (None: the current ones) and the extra veths' lines."""
+        veths = _extra_veths.decode(conf.get('NIXFLEET_EXTRA_VETHS'))
+        had_veths = _extra_veths.DROPIN_MARK in ((current or {}).get('unit_dropin') or '')
+        if not veths and not had_veths:
+            return render_dropin(self.name, properties) if properties is not None else None
+        if properties is None:
+            properties = (current or {}).get('unit_properties') or {}
+        lines = _extra_veths.unit_lines(self.name, veths, self.host.bin('ip') if veths else 'ip',
+                                        self.host.nixos_container) if veths else []
+        return render_dropin(self.name, properties, lines)
 
     def _apply_guest_choice(self, options, desired):
         p = self.params

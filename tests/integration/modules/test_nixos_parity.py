@@ -285,3 +285,97 @@ def test_nixos_containers_takes_the_bridge_definitions(fresh):
         assert fresh.exec('host3', 'nixos-container', 'run', 'web-noip', '--', 'ip', 'link', 'show', 'eth0').returncode == 0
     finally:
         fresh.exec('host3', 'ip', 'link', 'del', 'br0')
+
+
+# containers-extra_veth: the host's bridges and the webserver's definition, as the VM test has them.
+EV_BRIDGES = [dict(name='br0', addresses=['192.168.0.1/24', 'fc00::1/7']), dict(name='br1', addresses=['192.168.1.1/24'])]
+EV_VETHS = [dict(name='veth1', host_bridge='br1', local_address='192.168.1.100/24'),
+            dict(name='veth2', host_address='192.168.2.1', local_address='192.168.2.100')]
+EV_GUEST = 'networking.firewall.allowedTCPPorts = [ 80 ];\nnetworking.firewall.allowPing = true;'
+
+
+def link_is_up(text):
+    """`ip link show` of an up link: iproute2 says `state UP`; the lab guest's busybox `ip`
+    prints no state, only the UP flag (docs/nixos-parity.md), so inside it that flag counts."""
+    return 'state UP' in text or ',UP,' in text.split('>')[0] + ','
+
+
+def test_containers_extra_veth(nixos):
+    network(nixos, bridges=EV_BRIDGES)
+    try:
+        declare(nixos, name='webserver', auto_start=True, private_network=True, host_bridge='br0',
+                local_address='192.168.0.100/24', local_address6='fc00::2/7', extra_veths=EV_VETHS, config=EV_GUEST)
+        switch(nixos)
+        assert 'webserver' in succeed(nixos, 'nixos-container', 'list').split()          # EV-1
+        assert 'up' in succeed(nixos, 'nixos-container', 'status', 'webserver')           # EV-2
+        for veth in ('veth1', 'veth2'):                                                   # EV-3, EV-4
+            assert link_is_up(succeed(nixos, 'nixos-container', 'run', 'webserver', '--', 'ip', 'link', 'show', veth))
+        assert 'state UP' in succeed(nixos, 'ip', 'link', 'show', 'veth1')                # EV-5
+        assert 'state UP' in succeed(nixos, 'ip', 'link', 'show', 'veth2')                # EV-6
+        assert 'master br1' in succeed(nixos, 'ip', 'link', 'show', 'veth1')              # EV-7
+        succeed(nixos, 'ping', '-n', '-c', '1', '192.168.0.100')                         # EV-8
+        assert eventually(nixos, 'ping', '-n', '-c', '1', '-W', '1', 'fc00::2')          # EV-9
+        succeed(nixos, 'ping', '-n', '-c', '1', '192.168.1.100')                         # EV-10
+        succeed(nixos, 'ping', '-n', '-c', '1', '192.168.2.100')                         # EV-11
+        # What NixOS's unit made: veth2's host address (/32) and a route to the container's.
+        assert 'inet 192.168.2.1/32' in succeed(nixos, 'ip', 'addr', 'show', 'veth2')
+        assert '192.168.2.100 dev veth2' in succeed(nixos, 'ip', 'route', 'show')
+        succeed(nixos, 'nixos-container', 'stop', 'webserver')                           # EV-12
+        assert fails(nixos, 'ping', '-n', '-c', '1', '-W', '1', '192.168.1.100')
+        assert fails(nixos, 'ping', '-n', '-c', '1', '-W', '1', '192.168.2.100')         # EV-13
+        assert fails(nixos, 'nixos-container', 'destroy', 'webserver')                    # EV-14
+        # The kernel took both pairs away with the container.
+        assert fails(nixos, 'ip', 'link', 'show', 'veth1') and fails(nixos, 'ip', 'link', 'show', 'veth2')
+    finally:
+        nixos.exec(HOST, 'ip', 'link', 'del', 'br1')
+
+
+def test_imperative_extra_veths(fresh):
+    """nixos_container gives an imperative container containers-extra_veth's veths: the flags in
+    the conf, and the unit drop-in does what NixOS's unit does, at every start (also one made by
+    hand); V([]) takes them away again, destroy removes the drop-in."""
+    host = 'host2'
+    fresh.exec(host, 'sh', '-c', 'ip link add br1 type bridge && ip addr add 192.168.1.1/24 dev br1 && '
+               'ip link set br1 up', check=True)
+    task = dict(name='webserver', private_network=True, host_address='10.231.7.1', local_address='10.231.7.2',
+                extra_veths=EV_VETHS, config=EV_GUEST)
+    dropin = '/etc/systemd-mutable/system/container@webserver.service.d/50-nixfleet.conf'
+    try:
+        check = module_result(fresh.playbook(module_play(task, host=host, check=True)), 'task', host=host)
+        assert check['changed'] and fresh.exec(host, 'test', '-e', dropin).returncode != 0, check
+        run = fresh.playbook(module_play(task, host=host))
+        assert module_result(run, 'task', host=host)['changed'], run
+        again = module_result(fresh.playbook(module_play(task, host=host)), 'task', host=host)
+        assert not again['changed'], again
+        conf = fresh.exec(host, 'cat', '/etc/nixos-containers/webserver.conf', check=True).stdout
+        assert '--network-veth-extra=veth1 --network-veth-extra=veth2' in conf
+
+        def veths_work():
+            out = fresh.exec(host, 'ip', 'link', 'show', 'veth1', check=True).stdout
+            assert 'master br1' in out and 'state UP' in out
+            assert 'inet 192.168.2.1/32' in fresh.exec(host, 'ip', 'addr', 'show', 'veth2', check=True).stdout
+            for address in ('192.168.1.100', '192.168.2.100'):
+                assert fresh.exec(host, 'ping', '-n', '-c', '1', '-W', '2', address).returncode == 0, address
+            inside = fresh.exec(host, 'nixos-container', 'run', 'webserver', '--', 'ip', 'route', 'show',
+                                check=True).stdout
+            assert '192.168.2.1 dev veth2' in inside
+
+        veths_work()
+        # A restart the collection does not make sets them up the same way (the unit's own steps).
+        fresh.exec(host, 'systemctl', 'restart', 'container@webserver.service', check=True)
+        veths_work()
+        fresh.exec(host, 'nixos-container', 'stop', 'webserver', check=True)
+        assert fresh.exec(host, 'ip', 'link', 'show', 'veth2').returncode != 0       # gone with the container
+        # No extra veths any more: a planned restart without them, and no drop-in lines.
+        removed = module_result(fresh.playbook(module_play(dict(task, extra_veths=[]), host=host)), 'task', host=host)
+        assert removed['changed'] and not removed['failed'], removed
+        assert fresh.exec(host, 'ip', 'link', 'show', 'veth1').returncode != 0
+        assert fresh.exec(host, 'test', '-e', dropin).returncode != 0
+        bad = module_result(fresh.playbook(module_play(dict(task, extra_veths=[dict(name='veth1', host_bridge='br1',
+                                                                                     host_address='10.9.9.1')]),
+                                                       host=host, ignore_errors=True)), 'task', host=host)
+        assert bad['failed'] and 'extra_veths' in bad['msg'], bad
+        module_result(fresh.playbook(module_play(dict(task, state='absent'), host=host)), 'task', host=host)
+        assert fresh.exec(host, 'test', '-e', dropin).returncode != 0
+    finally:
+        fresh.exec(host, 'ip', 'link', 'del', 'br1')
