@@ -197,7 +197,12 @@ options:
         default: true
   ephemeral:
     description:
-      - "Run the container on a throw-away copy of its root (C(--ephemeral))."
+      - "Run the container on a throw-away copy of its root (C(--ephemeral)), from a root under
+        C(/run/nixos-containers/NAME) as NixOS runs an ephemeral container: the unit drop-in
+        (C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) sets the unit's C(root) and
+        C(RuntimeDirectory=nixos-containers/NAME), which systemd removes at stop, so nothing the guest writes
+        survives a stop. C(/var/lib/nixos-containers/NAME) stays (the CLI keeps the guest's
+        C(configuration.nix) there); a declarative ephemeral container has none."
     type: bool
   tmpfs:
     description:
@@ -524,7 +529,12 @@ options:
             default: true
       ephemeral:
         description:
-          - "Run the container on a throw-away copy of its root (C(--ephemeral))."
+          - "Run the container on a throw-away copy of its root (C(--ephemeral)), from a root under
+            C(/run/nixos-containers/NAME) as NixOS runs an ephemeral container: the unit drop-in
+            (C(container@NAME.service.d/50-nixfleet.conf) in O(containers[].systemd_unit_dir)) sets the unit's
+            C(root) and C(RuntimeDirectory=nixos-containers/NAME), which systemd removes at stop, so nothing
+            the guest writes survives a stop. C(/var/lib/nixos-containers/NAME) stays (the CLI keeps the
+            guest's C(configuration.nix) there); a declarative ephemeral container has none."
         type: bool
       tmpfs:
         description:

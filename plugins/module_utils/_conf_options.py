@@ -211,6 +211,26 @@ def _bind_flag(item):
 
 
 # ---------------------------------------------------------------------------------------
+# What a declarative container's own unit has and the imperative template lacks
+
+# NixOS's ephemeral root: a runtime directory systemd makes at start and removes at stop.
+EPHEMERAL_ROOT_LINES = ('Environment="root=/run/nixos-containers/%i"', 'RuntimeDirectory=nixos-containers/%i')
+
+
+def unit_dropin_lines(name, values, ip, nixos_container):
+    """The unit drop-in lines that give an imperative container, from its conf VALUES, what a
+    declarative container's own unit does (facts §5.2-§5.6): the ephemeral root and the extra
+    veths. IP is the host's ``ip`` (needed only with extra veths). [] when there are none."""
+    lines = []
+    if '--ephemeral' in values.get('EXTRA_NSPAWN_FLAGS', '').split():
+        lines += EPHEMERAL_ROOT_LINES
+    veths = _extra_veths.decode(values.get('NIXFLEET_EXTRA_VETHS'))
+    if veths:
+        lines += _extra_veths.unit_lines(name, veths, ip, nixos_container)
+    return [_extra_veths.DROPIN_MARK] + lines if lines else []
+
+
+# ---------------------------------------------------------------------------------------
 # Reading back into module options (the inverse of conf_from_options)
 
 def options_from_conf(values):

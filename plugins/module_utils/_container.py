@@ -11,9 +11,13 @@ __metaclass__ = type
 import hashlib
 import os
 
-from ansible_collections.nixfleet.containers.plugins.module_utils import _extra_veths
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, render_conf, KNOWN_KEYS
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import (
+    conf_from_options,
+    options_from_conf,
+    unit_dropin_lines,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._extra_veths import DROPIN_MARK
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
     read_file,
     write_file_atomically,
@@ -281,15 +285,15 @@ class ContainerManager(object):
         return desired
 
     def _dropin(self, properties, conf, current):
-        """The drop-in text: unit properties (None: the current ones) and the extra veths' lines."""
-        veths = _extra_veths.decode(conf.get('NIXFLEET_EXTRA_VETHS'))
-        had_veths = _extra_veths.DROPIN_MARK in ((current or {}).get('unit_dropin') or '')
-        if not veths and not had_veths:
+        """The drop-in text: unit properties (None: the current ones) and the lines for what a
+        declarative container's own unit does (_conf_options.unit_dropin_lines)."""
+        ip = self.host.bin('ip') if conf.get('NIXFLEET_EXTRA_VETHS') else None
+        lines = unit_dropin_lines(self.name, conf, ip, self.host.nixos_container)
+        had_lines = DROPIN_MARK in ((current or {}).get('unit_dropin') or '')
+        if not lines and not had_lines:
             return render_dropin(self.name, properties) if properties is not None else None
         if properties is None:
             properties = (current or {}).get('unit_properties') or {}
-        lines = _extra_veths.unit_lines(self.name, veths, self.host.bin('ip') if veths else 'ip',
-                                        self.host.nixos_container) if veths else []
         return render_dropin(self.name, properties, lines)
 
     def _apply_guest_choice(self, options, desired):

@@ -29,8 +29,9 @@ FLAG = '--network-veth-extra='
 FIELDS = (('host_bridge', 'hostBridge'), ('host_address', 'hostAddress'), ('host_address6', 'hostAddress6'),
           ('local_address', 'localAddress'), ('local_address6', 'localAddress6'))
 ADDRESS_FIELDS = tuple(f for f, _ in FIELDS if f != 'host_bridge')
-# The drop-in's lines for the pairs follow this comment (unit_properties are read above it).
-DROPIN_MARK = '# extra_veths: what the unit of a declarative container does for each extra veth'
+# The drop-in's lines for the unit's own parts (see _conf_options.unit_dropin_lines) follow this
+# comment; unit_properties are read above it.
+DROPIN_MARK = "# What the unit of a declarative container does itself (nixfleet.containers: unit_dropin_lines)"
 _ADDRESS_CHARACTERS = re.compile(r'^[0-9A-Fa-f.:]+(/[0-9]{1,3})?\Z')
 
 
@@ -163,10 +164,7 @@ def unit_lines(container, veths, ip, nixos_container):
     needs systemd's quoting. The container side goes through ``nixos-container run`` after
     READY (an imperative container's init cannot know the veths), then the host side.
     """
-    if not veths:
-        return []
-    lines = [DROPIN_MARK]
-    lines += ['ExecStartPre=-%s link del dev %s' % (ip, v['name']) for v in veths]
+    lines = ['ExecStartPre=-%s link del dev %s' % (ip, v['name']) for v in veths]
     for veth in veths:
         lines += ['ExecStartPost=%s run %s -- ip %s' % (nixos_container, container, ' '.join(argv))
                   for argv in container_commands(veth)]

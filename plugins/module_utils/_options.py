@@ -328,7 +328,12 @@ OPTIONS = (
     Option('ephemeral', 'bool', modes=EVERY, applies=CONF, nix='ephemeral', change=RESTART, schema=_BOOL,
            nspawn_flags=('--ephemeral',),
            doc=[
-               'Run the container on a throw-away copy of its root (C(--ephemeral)).',
+               'Run the container on a throw-away copy of its root (C(--ephemeral)), from a root under '
+               'C(/run/nixos-containers/NAME) as NixOS runs an ephemeral container: the unit drop-in '
+               '(C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) sets the unit\'s C(root) and '
+               'C(RuntimeDirectory=nixos-containers/NAME), which systemd removes at stop, so nothing the guest '
+               'writes survives a stop. C(/var/lib/nixos-containers/NAME) stays (the CLI keeps the guest\'s '
+               'C(configuration.nix) there); a declarative ephemeral container has none.',
            ], doc_declarative=[
                'C(ephemeral). Run the container on a throw-away root under C(/run/nixos-containers).',
                "NixOS puts it on the container's own unit, not in the conf.",

@@ -422,3 +422,34 @@ def test_containers_ephemeral(nixos):
         assert result['changed'] and not result['failed'], result
         assert fails(nixos, 'ls', '/run/nixos-containers/webserver') != root_exists
         assert fails(nixos, 'ls', '/var/lib/nixos-containers/webserver')
+
+
+def test_imperative_ephemeral_root(fresh):
+    """nixos_container's ephemeral container runs as NixOS runs an ephemeral one: from a root
+    under /run/nixos-containers that systemd removes at stop (the unit drop-in sets the unit's
+    root and RuntimeDirectory); what the guest writes is gone after a restart."""
+    host = 'host3'
+    task = dict(name='eph', ephemeral=True, private_network=True, config=HTTPD)
+    run = fresh.playbook(module_play(task, host=host))
+    assert module_result(run, 'task', host=host)['changed'], run
+    assert not module_result(fresh.playbook(module_play(task, host=host)), 'task', host=host)['changed']
+
+    def on_host(*argv):
+        return fresh.exec(host, *argv)
+
+    unit = on_host('systemctl', 'show', '-p', 'Environment', '-p', 'RuntimeDirectory', 'container@eph.service').stdout
+    assert 'root=/run/nixos-containers/eph' in unit and 'RuntimeDirectory=nixos-containers/eph' in unit
+    assert on_host('test', '-d', '/run/nixos-containers/eph').returncode == 0
+    assert on_host('nixos-container', 'run', 'eph', '--', 'touch', '/root/written').returncode == 0
+    assert on_host('nixos-container', 'run', 'eph', '--', 'test', '-e', '/root/written').returncode == 0
+    assert on_host('test', '-e', '/var/lib/nixos-containers/eph/root/written').returncode != 0
+    on_host('nixos-container', 'stop', 'eph')
+    assert on_host('test', '-e', '/run/nixos-containers/eph').returncode != 0          # removed at stop
+    started = module_result(fresh.playbook(module_play(task, host=host)), 'task', host=host)
+    assert started['changed'] and not started['failed'], started
+    assert on_host('nixos-container', 'run', 'eph', '--', 'test', '-e', '/root/written').returncode != 0
+    # Not ephemeral any more: a planned restart onto the root in /var/lib, and the drop-in goes.
+    back = module_result(fresh.playbook(module_play(dict(task, ephemeral=False), host=host)), 'task', host=host)
+    assert back['changed'] and back['action'] == 'restart', back
+    assert on_host('test', '-e', '/etc/systemd-mutable/system/container@eph.service.d/50-nixfleet.conf').returncode != 0
+    assert on_host('test', '-e', '/run/nixos-containers/eph').returncode != 0

@@ -10,7 +10,11 @@ import pytest
 from ansible_collections.nixfleet.containers.plugins.module_utils import _extra_veths
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, render_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import (
+    conf_from_options,
+    options_from_conf,
+    unit_dropin_lines,
+)
 from ansible_collections.nixfleet.containers.plugins.module_utils._declarative import nix_options
 from ansible_collections.nixfleet.containers.plugins.module_utils._plan import restart_differences, conf_needs_write
 from ansible_collections.nixfleet.containers.plugins.module_utils._state import parse_dropin, render_dropin
@@ -72,7 +76,6 @@ def test_the_unit_lines_do_what_nixos_unit_does():
     veths = _extra_veths.check(VETHS)
     lines = _extra_veths.unit_lines('webserver', veths, '/sbin/ip', '/bin/nixos-container')
     assert lines == [
-        _extra_veths.DROPIN_MARK,
         'ExecStartPre=-/sbin/ip link del dev veth1',
         'ExecStartPre=-/sbin/ip link del dev veth2',
         # veth1: inside up with its address; on the host a port of br1.
@@ -87,11 +90,19 @@ def test_the_unit_lines_do_what_nixos_unit_does():
         'ExecStartPost=/sbin/ip addr add 192.168.2.1 dev veth2',
         'ExecStartPost=/sbin/ip route add 192.168.2.100 dev veth2',
     ]
-    assert _extra_veths.unit_lines('webserver', [], '/sbin/ip', '/bin/nixos-container') == []
+    assert unit_dropin_lines('webserver', conf_from_options(dict(extra_veths=VETHS)), '/sbin/ip',
+                             '/bin/nixos-container') == [_extra_veths.DROPIN_MARK] + lines
+
+
+def test_an_ephemeral_imperative_container_gets_nixos_ephemeral_root():
+    lines = unit_dropin_lines('web', conf_from_options(dict(ephemeral=True)), None, '/bin/nixos-container')
+    assert lines == [_extra_veths.DROPIN_MARK, 'Environment="root=/run/nixos-containers/%i"',
+                     'RuntimeDirectory=nixos-containers/%i']
+    assert unit_dropin_lines('web', conf_from_options(dict()), None, '/bin/nixos-container') == []
 
 
 def test_the_dropin_keeps_unit_properties_apart_from_the_veth_lines():
-    lines = _extra_veths.unit_lines('web', _extra_veths.check(VETHS[1:]), '/sbin/ip', '/bin/nixos-container')
+    lines = unit_dropin_lines('web', conf_from_options(dict(extra_veths=VETHS[1:])), '/sbin/ip', '/bin/nixos-container')
     text = render_dropin('web', {'MemoryMax': '1G'}, lines)
     assert text.index('MemoryMax=1G') < text.index(_extra_veths.DROPIN_MARK)
     assert parse_dropin(text) == {'MemoryMax': '1G'}
