@@ -28,7 +28,7 @@ FLAG = '--network-veth-extra='
 # Sub-option -> the attribute of containers.<name>.extraVeths.<veth>, in NixOS's order.
 FIELDS = (('host_bridge', 'hostBridge'), ('host_address', 'hostAddress'), ('host_address6', 'hostAddress6'),
           ('local_address', 'localAddress'), ('local_address6', 'localAddress6'))
-ADDRESS_FIELDS = tuple(f for f, _ in FIELDS if f != 'host_bridge')
+ADDRESS_FIELDS = tuple(f for f, _nix in FIELDS if f != 'host_bridge')
 # The drop-in's lines for the unit's own parts (see _conf_options.unit_dropin_lines) follow this
 # comment; unit_properties are read above it.
 DROPIN_MARK = "# What the unit of a declarative container does itself (nixfleet.containers: unit_dropin_lines)"
@@ -48,7 +48,7 @@ def check(items):
     for item in items:
         if not isinstance(item, dict):
             raise ValueError('%s: every item must be a dictionary, got %r' % (OPTION, item))
-        unknown = sorted(set(item) - set(['name']) - set(f for f, _ in FIELDS))
+        unknown = sorted(set(item) - set(['name']) - set(f for f, _nix in FIELDS))
         if unknown:
             raise ValueError('%s: unknown key(s) %s in %r' % (OPTION, ', '.join(unknown), item))
         name = item.get('name')

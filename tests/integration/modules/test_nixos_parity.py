@@ -47,6 +47,13 @@ def nixos(fresh):
         (proc.returncode, proc.stdout, proc.stderr)
 
 
+def needs_systemd(lab):
+    """The unit's own parts (extra veths, the ephemeral root, a clean early stop) are played by the
+    systemd lab's unit programs (NIXFLEET_LAB_KIND=systemd, docs/lab.md), not by the emulated one."""
+    if lab.exec(HOST, 'test', '-d', '/run/systemd/system').returncode != 0:
+        pytest.skip('needs the systemd lab (NIXFLEET_LAB_KIND=systemd): the lab hosts do not run systemd')
+
+
 def declare(lab, **definition):
     run = lab.playbook(module_play(definition, host=HOST, module='nixos_container_declarative'))
     result = module_result(run, 'task')
@@ -301,6 +308,7 @@ def link_is_up(text):
 
 
 def test_containers_extra_veth(nixos):
+    needs_systemd(nixos)
     network(nixos, bridges=EV_BRIDGES)
     try:
         declare(nixos, name='webserver', auto_start=True, private_network=True, host_bridge='br0',
@@ -334,6 +342,7 @@ def test_imperative_extra_veths(fresh):
     """nixos_container gives an imperative container containers-extra_veth's veths: the flags in
     the conf, and the unit drop-in does what NixOS's unit does, at every start (also one made by
     hand); V([]) takes them away again, destroy removes the drop-in."""
+    needs_systemd(fresh)
     host = 'host2'
     fresh.exec(host, 'sh', '-c', 'ip link add br1 type bridge && ip addr add 192.168.1.1/24 dev br1 && '
                'ip link set br1 up', check=True)
@@ -371,9 +380,9 @@ def test_imperative_extra_veths(fresh):
         assert removed['changed'] and not removed['failed'], removed
         assert fresh.exec(host, 'ip', 'link', 'show', 'veth1').returncode != 0
         assert fresh.exec(host, 'test', '-e', dropin).returncode != 0
-        bad = module_result(fresh.playbook(module_play(dict(task, extra_veths=[dict(name='veth1', host_bridge='br1',
-                                                                                     host_address='10.9.9.1')]),
-                                                       host=host, ignore_errors=True)), 'task', host=host)
+        both = [dict(name='veth1', host_bridge='br1', host_address='10.9.9.1')]
+        bad = module_result(fresh.playbook(module_play(dict(task, extra_veths=both), host=host, ignore_errors=True)),
+                            'task', host=host)
         assert bad['failed'] and 'extra_veths' in bad['msg'], bad
         module_result(fresh.playbook(module_play(dict(task, state='absent'), host=host)), 'task', host=host)
         assert fresh.exec(host, 'test', '-e', dropin).returncode != 0
@@ -396,6 +405,7 @@ networking.firewall.allowedTCPPorts = [ 80 ];'''
 
 
 def test_containers_ephemeral(nixos):
+    needs_systemd(nixos)
     declare(nixos, name='webserver', ephemeral=True, private_network=True, host_address='10.231.136.1',
             local_address='10.231.136.2', config=EP_GUEST)
     switch(nixos)
@@ -428,6 +438,7 @@ def test_imperative_ephemeral_root(fresh):
     """nixos_container's ephemeral container runs as NixOS runs an ephemeral one: from a root
     under /run/nixos-containers that systemd removes at stop (the unit drop-in sets the unit's
     root and RuntimeDirectory); what the guest writes is gone after a restart."""
+    needs_systemd(fresh)
     host = 'host3'
     task = dict(name='eph', ephemeral=True, private_network=True, config=HTTPD)
     run = fresh.playbook(module_play(task, host=host))
@@ -453,3 +464,122 @@ def test_imperative_ephemeral_root(fresh):
     assert back['changed'] and back['action'] == 'restart', back
     assert on_host('test', '-e', '/etc/systemd-mutable/system/container@eph.service.d/50-nixfleet.conf').returncode != 0
     assert on_host('test', '-e', '/run/nixos-containers/eph').returncode != 0
+
+
+def unit_props(lab, host, name, *properties):
+    text = lab.exec(host, 'systemctl', 'show', 'container@%s.service' % name,
+                    *['-p%s' % p for p in properties], check=True).stdout
+    return dict(line.split('=', 1) for line in text.splitlines() if '=' in line)
+
+
+# containers-imperative's tmpfiles container: its --config-file, as the VM test writes it.
+TMPFILES_CONFIG = '''{
+  systemd.tmpfiles.rules = [ "d /foo - - - - -" ];
+  systemd.services.foo = {
+    serviceConfig.Type = "oneshot";
+    script = "ls -al /foo";
+    wantedBy = [ "multi-user.target" ];
+  };
+}
+'''
+
+
+def test_containers_imperative_early_stop_and_restarts(fresh):
+    """containers-imperative's container `containers.foo.config = { }`, made by the collection:
+    stop and start (#4989), a stop while it is still booting ends cleanly and a later start works,
+    a stop and start without machined (#109695), and destroy keeps what is bind-mounted into its
+    root (IM-18)."""
+    needs_systemd(fresh)
+    host, name = 'host2', 'foo'
+
+    def on_host(*argv, timeout=120):
+        return fresh.exec(host, *argv, timeout=timeout)
+
+    run = fresh.playbook(module_play(dict(name=name, config=''), host=host))
+    assert module_result(run, 'task', host=host)['changed'], run
+    # IM-3/IM-4's bind mount into the root (the collection must not delete through it, IM-18).
+    mounted = on_host('sh', '-c', 'mkdir -p /nested-bindmount /var/lib/nixos-containers/foo/very/important/data && '
+                      'echo "important data" > /nested-bindmount/dummy && '
+                      'mount --bind /nested-bindmount /var/lib/nixos-containers/foo/very/important/data && '
+                      'cat /var/lib/nixos-containers/foo/very/important/data/dummy')
+    assert mounted.stdout == 'important data\n', mounted
+    assert 'Linux' in on_host('nixos-container', 'run', name, '--', 'uname').stdout             # IM-5
+    assert on_host('nixos-container', 'stop', name).returncode == 0                              # IM-7
+    assert on_host('nixos-container', 'start', name).returncode == 0
+
+    # IM-8: a start in the background, and a stop while the guest has not reported READY yet.
+    assert on_host('nixos-container', 'stop', name).returncode == 0
+    fresh.fault(host, 'slow-start', name, '20')
+    try:
+        on_host('sh', '-c', 'nixos-container start foo >/dev/null 2>&1 &')
+        deadline = time.monotonic() + 30
+        while unit_props(fresh, host, name, 'SubState')['SubState'] != 'start':
+            assert time.monotonic() < deadline, 'the unit never reached activating/start'
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert unit_props(fresh, host, name, 'ActiveState')['ActiveState'] == 'activating'
+        stop = on_host('nixos-container', 'stop', name)
+        assert stop.returncode == 0, stop.stderr
+        journal = on_host('journalctl', '-u', 'container@foo', '-o', 'cat', '--no-pager').stdout
+        assert 'Container foo exited successfully' in journal, journal                        # IM-9
+        assert 'SIGKILL' not in journal, journal
+        assert unit_props(fresh, host, name, 'ActiveState', 'Result') == {'ActiveState': 'inactive',
+                                                                       'Result': 'success'}
+    finally:
+        fresh.fault(host, 'clear')
+    assert on_host('nixos-container', 'start', name).returncode == 0                             # IM-10
+    again = module_result(fresh.playbook(module_play(dict(name=name, config=''), host=host)), 'task', host=host)
+    assert not again['changed'], again
+
+    # IM-11: machined stopped; stop and start still work (#109695).
+    assert on_host('systemctl', 'stop', 'systemd-machined').returncode == 0
+    assert on_host('nixos-container', 'stop', name).returncode == 0
+    assert on_host('nixos-container', 'start', name).returncode == 0
+    assert 'Linux' in on_host('nixos-container', 'run', name, '--', 'uname').stdout             # IM-16
+
+    gone = module_result(fresh.playbook(module_play(dict(name=name, state='absent'), host=host)), 'task', host=host)
+    assert gone['changed'] and not gone['failed'], gone                                          # IM-17
+    assert on_host('grep', '-qF', 'important data', '/nested-bindmount/dummy').returncode == 0   # IM-18
+    assert on_host('test', '!', '-e', '/var/lib/nixos-containers/foo').returncode == 0          # IM-19
+    on_host('rm', '-rf', '/nested-bindmount')
+
+    # IM-13, IM-15: the tmpfiles container from its --config-file (IM-14 asks the guest's systemd).
+    on_host('sh', '-c', 'cat > /root/tmpfiles.nix <<"EOF"\n%sEOF' % TMPFILES_CONFIG)
+    tmpfiles = dict(name='tmpfiles', config_file='/root/tmpfiles.nix')
+    started = module_result(fresh.playbook(module_play(tmpfiles, host=host)), 'task', host=host)
+    assert started['changed'] and not started['failed'], started                                # IM-13
+    assert unit_props(fresh, host, 'tmpfiles', 'ActiveState')['ActiveState'] == 'active'
+    gone = module_result(fresh.playbook(module_play(dict(tmpfiles, state='absent'), host=host)), 'task', host=host)
+    assert gone['changed'] and not gone['failed'], gone                                          # IM-15
+    assert on_host('test', '!', '-e', '/var/lib/nixos-containers/tmpfiles').returncode == 0
+
+
+# containers-require-bind-mounts: the host's fileSystems."/srv/data" (tmpfs, noauto) as the mount
+# unit NixOS generates from it.
+SRV_DATA_MOUNT = '[Unit]\nDescription=/srv/data\n[Mount]\nWhat=tmpfs\nWhere=/srv/data\nType=tmpfs\n'
+
+
+def test_containers_require_bind_mounts(nixos):
+    needs_systemd(nixos)
+    unit = '/etc/systemd/system/srv-data.mount'
+    nixos.exec(HOST, 'sh', '-c', 'mkdir -p /srv/data && cat > %s && systemctl daemon-reload' % unit,
+               input=SRV_DATA_MOUNT, check=True)
+    try:
+        # No privateNetwork in the VM test: NixOS's default, false (the module writes it explicitly).
+        declare(nixos, name='require-bind-mounts', private_network=False, bind_mounts=[dict(mount_point='/srv/data')],
+                config='')
+        switch(nixos)
+        assert 'require-bind-mounts' in succeed(nixos, 'nixos-container', 'list').split()    # RB-1
+        assert 'down' in succeed(nixos, 'nixos-container', 'status', 'require-bind-mounts')  # RB-2
+        inactive = nixos.exec(HOST, 'systemctl', 'is-active', 'srv-data.mount')
+        assert inactive.returncode != 0 and inactive.stdout.strip() == 'inactive'            # RB-3
+        succeed(nixos, 'nixos-container', 'start', 'require-bind-mounts')                    # RB-4
+        assert 'up' in succeed(nixos, 'nixos-container', 'status', 'require-bind-mounts')    # RB-5
+        assert 'active' in succeed(nixos, 'systemctl', 'status', 'srv-data.mount')           # RB-6
+        succeed(nixos, 'systemctl', 'stop', 'srv-data.mount')                                # RB-7
+        assert 'down' in succeed(nixos, 'nixos-container', 'status', 'require-bind-mounts')  # RB-8
+        inactive = nixos.exec(HOST, 'systemctl', 'is-active', 'srv-data.mount')
+        assert inactive.returncode != 0 and inactive.stdout.strip() == 'inactive'            # RB-9
+    finally:
+        nixos.exec(HOST, 'sh', '-c', 'systemctl stop srv-data.mount; rm -f %s; systemctl daemon-reload; '
+                   'rmdir /srv/data' % unit)
