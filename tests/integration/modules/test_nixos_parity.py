@@ -583,3 +583,64 @@ def test_containers_require_bind_mounts(nixos):
     finally:
         nixos.exec(HOST, 'sh', '-c', 'systemctl stop srv-data.mount; rm -f %s; systemctl daemon-reload; '
                    'rmdir /srv/data' % unit)
+
+
+def test_containers_tmpfs(nixos):
+    needs_systemd(nixos)
+    # No privateNetwork in the VM test: NixOS's default, false (the module writes it explicitly).
+    declare(nixos, name='tmpfs', auto_start=True, private_network=False,
+            tmpfs=['/var', '/var/log', '/some/random/path'], config='')
+    switch(nixos)
+
+    def inside(*argv):
+        return nixos.exec(HOST, 'nixos-container', 'run', 'tmpfs', '--', *argv, timeout=60)
+
+    def is_tmpfs_mount(path):
+        # `mountpoint -q PATH` of the VM test; the lab guest's busybox has no such applet, so the
+        # container's own mount table says it (a tmpfs mounted on PATH).
+        mounts = inside('cat', '/proc/self/mounts').stdout.splitlines()
+        return any(line.split()[1:3] == [path, 'tmpfs'] for line in mounts)
+
+    root = '/var/lib/nixos-containers/tmpfs'
+    assert 'tmpfs' in succeed(nixos, 'nixos-container', 'list').split()                 # TM-1
+    assert 'up' in succeed(nixos, 'nixos-container', 'status', 'tmpfs')                 # TM-2
+    assert is_tmpfs_mount('/var')                                                       # TM-3
+    assert is_tmpfs_mount('/var/log')                                                   # TM-5
+    assert is_tmpfs_mount('/some/random/path')                                          # TM-7
+    assert inside('touch', '/root/test.file').returncode == 0                           # TM-8
+    assert 'test.file' in inside('ls', '-l', '/root').stdout
+    succeed(nixos, 'test', '-e', root + '/root/test.file')
+    assert inside('touch', '/some/random/path/test.file').returncode == 0               # TM-9
+    assert inside('test', '-e', '/some/random/path/test.file').returncode == 0
+    assert fails(nixos, 'test', '-e', root + '/some/random/path/test.file')             # TM-10
+    succeed(nixos, 'touch', root + '/var/test.file')                                    # TM-11
+    succeed(nixos, 'test', '-e', root + '/var/test.file')
+    assert 'test.file' in succeed(nixos, 'ls', '-l', root + '/var/')
+    listing = inside('ls', '-l', '/var')                                                # TM-12
+    assert listing.returncode == 0 and 'test.file' not in listing.stdout, listing
+
+
+def test_containers_portforward(nixos):
+    needs_systemd(nixos)
+    declare(nixos, name='webserver', private_network=True, host_address='192.168.0.1', local_address='192.168.0.100',
+            forward_ports=[dict(protocol='tcp', host_port=10080, container_port=80)], config=HTTPD)
+    switch(nixos)
+    assert 'HOST_PORT=tcp:10080:80\n' in succeed(nixos, 'cat', '/etc/nixos-containers/webserver.conf')
+    assert 'webserver' in succeed(nixos, 'nixos-container', 'list').split()            # PF-1
+    succeed(nixos, 'nixos-container', 'start', 'webserver')                             # PF-2
+    succeed(nixos, 'ping', '-n', '-c1', '192.168.0.1')                                  # PF-3
+    succeed(nixos, 'curl', '--fail', 'http://192.168.0.1:10080/')                       # PF-4
+    succeed(nixos, 'nixos-container', 'stop', 'webserver')                              # PF-5
+    assert fails(nixos, 'curl', '--fail', '--connect-timeout', '2', 'http://192.168.0.1:10080/')
+    assert fails(nixos, 'nixos-container', 'destroy', 'webserver')                     # PF-6
+
+
+def test_containers_unified_hierarchy(nixos):
+    needs_systemd(nixos)
+    declare(nixos, name='test-container', auto_start=True, private_network=False, config='')
+    switch(nixos)
+    # The VM test pipes `stat -fc %T /sys/fs/cgroup/ | grep cgroup2fs` into root-login; the lab
+    # guest's busybox stat names cgroup2 "UNKNOWN", so the same login reads the mount table.
+    login = nixos.exec(HOST, 'nixos-container', 'root-login', 'test-container',
+                       input="grep ' /sys/fs/cgroup cgroup2 ' /proc/self/mounts\n", timeout=60)
+    assert login.returncode == 0 and 'cgroup2' in login.stdout, login                  # UH-1
