@@ -644,3 +644,39 @@ def test_containers_unified_hierarchy(nixos):
     login = nixos.exec(HOST, 'nixos-container', 'root-login', 'test-container',
                        input="grep ' /sys/fs/cgroup cgroup2 ' /proc/self/mounts\n", timeout=60)
     assert login.returncode == 0 and 'cgroup2' in login.stdout, login                  # UH-1
+
+
+# containers-physical_interfaces' bridged, bonded and bridgedbond machines: each container gets
+# the machine's eth1; the guests' bridge and bond settings are NixOS guest networking, which the
+# lab's stand-in guest does not apply (PI-11, PI-14, PI-17 are not ported).
+PI_GUESTS = {
+    'bridged': PI_GUEST + '\nnetworking.bridges.br0.interfaces = [ "eth1" ];\n'
+               'networking.interfaces.br0.ipv4.addresses = [ { address = "10.10.0.2"; prefixLength = 24; } ];',
+    'bonded': PI_GUEST + '\nnetworking.bonds.bond0 = { interfaces = [ "eth1" ]; driverOptions.mode = "active-backup"; };\n'
+              'networking.interfaces.bond0.ipv4.addresses = [ { address = "10.10.0.3"; prefixLength = 24; } ];',
+    'bridgedbond': PI_GUEST + '\nnetworking.bonds.bond0 = { interfaces = [ "eth1" ]; driverOptions.mode = "active-backup"; };\n'
+                   'networking.bridges.br0.interfaces = [ "bond0" ];\n'
+                   'networking.interfaces.br0.ipv4.addresses = [ { address = "10.10.0.4"; prefixLength = 24; } ];',
+}
+
+
+@pytest.mark.parametrize('machine', sorted(PI_GUESTS))
+def test_containers_physical_interfaces_other_machines(nixos, machine):
+    needs_systemd(nixos)
+    declare(nixos, name=machine, private_network=True, interfaces=['eth1'], config=PI_GUESTS[machine])
+    switch(nixos)
+    succeed(nixos, 'nixos-container', 'start', machine)                                 # PI-9, PI-12, PI-15
+    unit = 'container@%s.service' % machine
+    assert succeed(nixos, 'systemctl', 'is-active', unit).strip() == 'active'
+    succeed(nixos, 'nixos-container', 'run', machine, '--', 'ip', 'link', 'show', 'eth1')
+    succeed(nixos, 'nixos-container', 'stop', machine)
+    assert eventually(nixos, 'ip', 'link', 'show', 'dev', 'eth1')
+
+
+def test_containers_nested(nixos):
+    needs_systemd(nixos)
+    # The guest defines containers.nested itself (the stand-in guest ignores it: NE-2, NE-3).
+    inner = ('containers.nested = {\n  autoStart = true;\n  privateNetwork = true;\n  config = { };\n};')
+    declare(nixos, name='nested', auto_start=True, private_network=True, config=inner)
+    switch(nixos)
+    assert succeed(nixos, 'systemctl', 'is-active', 'container@nested.service').strip() == 'active'  # NE-1
