@@ -304,8 +304,6 @@ def nix_attrset_body_error(body, run):
     return None
 
 
-
-
 def nix_configuration_error(text, body, run):
     """Why TEXT (render_configuration_nix's text around BODY) is not valid, else None, in ONE
     parse where possible: TEXT must parse, and the function's body must print back as one

@@ -523,8 +523,8 @@ def test_containers_imperative_early_stop_and_restarts(fresh):
         journal = on_host('journalctl', '-u', 'container@foo', '-o', 'cat', '--no-pager').stdout
         assert 'Container foo exited successfully' in journal, journal                        # IM-9
         assert 'SIGKILL' not in journal, journal
-        assert unit_props(fresh, host, name, 'ActiveState', 'Result') == {'ActiveState': 'inactive',
-                                                                       'Result': 'success'}
+        ended = unit_props(fresh, host, name, 'ActiveState', 'Result')
+        assert ended == {'ActiveState': 'inactive', 'Result': 'success'}, ended
     finally:
         fresh.fault(host, 'clear')
     assert on_host('nixos-container', 'start', name).returncode == 0                             # IM-10
@@ -649,14 +649,14 @@ def test_containers_unified_hierarchy(nixos):
 # containers-physical_interfaces' bridged, bonded and bridgedbond machines: each container gets
 # the machine's eth1; the guests' bridge and bond settings are NixOS guest networking, which the
 # lab's stand-in guest does not apply (PI-11, PI-14, PI-17 are not ported).
+BOND = '\nnetworking.bonds.bond0 = { interfaces = [ "eth1" ]; driverOptions.mode = "active-backup"; };'
 PI_GUESTS = {
-    'bridged': PI_GUEST + '\nnetworking.bridges.br0.interfaces = [ "eth1" ];\n'
-               'networking.interfaces.br0.ipv4.addresses = [ { address = "10.10.0.2"; prefixLength = 24; } ];',
-    'bonded': PI_GUEST + '\nnetworking.bonds.bond0 = { interfaces = [ "eth1" ]; driverOptions.mode = "active-backup"; };\n'
-              'networking.interfaces.bond0.ipv4.addresses = [ { address = "10.10.0.3"; prefixLength = 24; } ];',
-    'bridgedbond': PI_GUEST + '\nnetworking.bonds.bond0 = { interfaces = [ "eth1" ]; driverOptions.mode = "active-backup"; };\n'
-                   'networking.bridges.br0.interfaces = [ "bond0" ];\n'
-                   'networking.interfaces.br0.ipv4.addresses = [ { address = "10.10.0.4"; prefixLength = 24; } ];',
+    'bridged': (PI_GUEST + '\nnetworking.bridges.br0.interfaces = [ "eth1" ];'
+                '\nnetworking.interfaces.br0.ipv4.addresses = [ { address = "10.10.0.2"; prefixLength = 24; } ];'),
+    'bonded': (PI_GUEST + BOND
+               + '\nnetworking.interfaces.bond0.ipv4.addresses = [ { address = "10.10.0.3"; prefixLength = 24; } ];'),
+    'bridgedbond': (PI_GUEST + BOND + '\nnetworking.bridges.br0.interfaces = [ "bond0" ];'
+                    '\nnetworking.interfaces.br0.ipv4.addresses = [ { address = "10.10.0.4"; prefixLength = 24; } ];'),
 }
 
 
