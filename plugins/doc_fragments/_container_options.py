@@ -197,7 +197,12 @@ options:
         default: true
   ephemeral:
     description:
-      - "Run the container on a throw-away copy of its root (C(--ephemeral))."
+      - "Run the container on a throw-away copy of its root (C(--ephemeral)), from a root under
+        C(/run/nixos-containers/NAME) as NixOS runs an ephemeral container: the unit drop-in
+        (C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) sets the unit's C(root) and
+        C(RuntimeDirectory=nixos-containers/NAME), which systemd removes at stop, so nothing the guest writes
+        survives a stop. C(/var/lib/nixos-containers/NAME) stays (the CLI keeps the guest's
+        C(configuration.nix) there); a declarative ephemeral container has none."
     type: bool
   tmpfs:
     description:
@@ -242,6 +247,49 @@ options:
       - "Read by the unit of every container, as O(interfaces). V([]) removes them. A change is a restart."
     type: list
     elements: str
+  extra_veths:
+    description:
+      - "Further veth pairs (C(containers.NAME.extraVeths)), each named O(extra_veths[].name) on both sides
+        (C(--network-veth-extra=) in C(EXTRA_NSPAWN_FLAGS)); they imply a private network."
+      - "The template unit of imperative containers cannot set them up, so the collection does what a
+        declarative container's unit does, from the container's unit drop-in
+        (C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) at every start: a stale host
+        interface of that name is deleted first; after the container is ready, inside it the interface is set
+        up with its local addresses and a route to its host addresses (C(nixos-container run NAME -- ip ...)),
+        and on the host it is enslaved to O(extra_veths[].host_bridge), or set up with its host addresses and
+        a route to its local addresses. The kernel removes the pair when the container stops."
+      - "The definition is kept in the conf (C(NIXFLEET_EXTRA_VETHS)). V([]) removes them. A change is a
+        restart."
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - "Name of the pair, the same on the host and in the container (at most 15 bytes; not C(ve-), C(vb-)
+            or C(mv-), the prefixes of nspawn's own interfaces)."
+        type: str
+        required: true
+      host_bridge:
+        description:
+          - "Put the host side on this bridge (then no host address)."
+        type: str
+      host_address:
+        description:
+          - "Address (optionally with C(/prefix)) of the host side; the container gets a route to it."
+        type: str
+      host_address6:
+        description:
+          - "IPv6 address of the host side."
+        type: str
+      local_address:
+        description:
+          - "Address (optionally with C(/prefix)) of the container side; the host gets a route to it unless
+            bridged."
+        type: str
+      local_address6:
+        description:
+          - "IPv6 address of the container side."
+        type: str
   start_timeout:
     description:
       - "Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing."
@@ -481,7 +529,12 @@ options:
             default: true
       ephemeral:
         description:
-          - "Run the container on a throw-away copy of its root (C(--ephemeral))."
+          - "Run the container on a throw-away copy of its root (C(--ephemeral)), from a root under
+            C(/run/nixos-containers/NAME) as NixOS runs an ephemeral container: the unit drop-in
+            (C(container@NAME.service.d/50-nixfleet.conf) in O(containers[].systemd_unit_dir)) sets the unit's
+            C(root) and C(RuntimeDirectory=nixos-containers/NAME), which systemd removes at stop, so nothing
+            the guest writes survives a stop. C(/var/lib/nixos-containers/NAME) stays (the CLI keeps the
+            guest's C(configuration.nix) there); a declarative ephemeral container has none."
         type: bool
       tmpfs:
         description:
@@ -528,6 +581,50 @@ options:
             is a restart."
         type: list
         elements: str
+      extra_veths:
+        description:
+          - "Further veth pairs (C(containers.NAME.extraVeths)), each named O(containers[].extra_veths[].name)
+            on both sides (C(--network-veth-extra=) in C(EXTRA_NSPAWN_FLAGS)); they imply a private network."
+          - "The template unit of imperative containers cannot set them up, so the collection does what a
+            declarative container's unit does, from the container's unit drop-in
+            (C(container@NAME.service.d/50-nixfleet.conf) in O(containers[].systemd_unit_dir)) at every start:
+            a stale host interface of that name is deleted first; after the container is ready, inside it the
+            interface is set up with its local addresses and a route to its host addresses (C(nixos-container
+            run NAME -- ip ...)), and on the host it is enslaved to O(containers[].extra_veths[].host_bridge),
+            or set up with its host addresses and a route to its local addresses. The kernel removes the pair
+            when the container stops."
+          - "The definition is kept in the conf (C(NIXFLEET_EXTRA_VETHS)). V([]) removes them. A change is a
+            restart."
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description:
+              - "Name of the pair, the same on the host and in the container (at most 15 bytes; not C(ve-),
+                C(vb-) or C(mv-), the prefixes of nspawn's own interfaces)."
+            type: str
+            required: true
+          host_bridge:
+            description:
+              - "Put the host side on this bridge (then no host address)."
+            type: str
+          host_address:
+            description:
+              - "Address (optionally with C(/prefix)) of the host side; the container gets a route to it."
+            type: str
+          host_address6:
+            description:
+              - "IPv6 address of the host side."
+            type: str
+          local_address:
+            description:
+              - "Address (optionally with C(/prefix)) of the container side; the host gets a route to it
+                unless bridged."
+            type: str
+          local_address6:
+            description:
+              - "IPv6 address of the container side."
+            type: str
       start_timeout:
         description:
           - "Seconds to wait for C(nixos-container start) (the guest reaching its default target) before
@@ -761,4 +858,39 @@ options:
       - "C(macvlans), host interfaces that each get a macvlan C(mv-IF) in the container (bridge mode)."
     type: list
     elements: str
+  extra_veths:
+    description:
+      - "C(extraVeths), further veth pairs named O(extra_veths[].name) on both sides, set up by the
+        container's own unit (host side: bridge, or host addresses and routes; container side: local addresses
+        and a route to the host addresses)."
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - "Name of the pair, the same on the host and in the container (at most 15 bytes; not C(ve-), C(vb-)
+            or C(mv-), the prefixes of nspawn's own interfaces)."
+        type: str
+        required: true
+      host_bridge:
+        description:
+          - "Put the host side on this bridge (then no host address)."
+        type: str
+      host_address:
+        description:
+          - "Address (optionally with C(/prefix)) of the host side; the container gets a route to it."
+        type: str
+      host_address6:
+        description:
+          - "IPv6 address of the host side."
+        type: str
+      local_address:
+        description:
+          - "Address (optionally with C(/prefix)) of the container side; the host gets a route to it unless
+            bridged."
+        type: str
+      local_address6:
+        description:
+          - "IPv6 address of the container side."
+        type: str
 '''

@@ -33,11 +33,11 @@ DECLARATIVE_ONLY_KEYS = ('SYSTEM_PATH', 'COPY_RESOLV_CONF', 'HOST_ADDRESS6', 'LO
                          'INTERFACES', 'MACVLANS', 'EXTRA_NSPAWN_FLAGS')
 # Our own bookkeeping; the unit ignores it. The conf's FLAKE loses '#attr' (facts P-11).
 NIXFLEET_PREFIX = 'NIXFLEET_'
-NIXFLEET_KEYS = ('NIXFLEET_FLAKE_ATTR',)
+NIXFLEET_KEYS = ('NIXFLEET_FLAKE_ATTR', 'NIXFLEET_EXTRA_VETHS')
 KNOWN_KEYS = IMPERATIVE_KEYS + DECLARATIVE_ONLY_KEYS + NIXFLEET_KEYS
 
 # Space-separated lists the unit word-splits; the declarative module double-quotes them.
-WORD_LIST_KEYS = ('INTERFACES', 'MACVLANS', 'EXTRA_NSPAWN_FLAGS')
+WORD_LIST_KEYS = ('INTERFACES', 'MACVLANS', 'EXTRA_NSPAWN_FLAGS', 'NIXFLEET_EXTRA_VETHS')
 # Keys the unit's start script expands unquoted, so glob characters would be expanded.
 EXPANDED_KEYS = frozenset(('PRIVATE_NETWORK', 'HOST_ADDRESS', 'LOCAL_ADDRESS', 'HOST_ADDRESS6',
                            'LOCAL_ADDRESS6', 'LOCAL_MAC_ADDRESS', 'HOST_BRIDGE', 'HOST_PORT',

@@ -13,6 +13,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.nixfleet.containers.plugins.module_utils import _extra_veths
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import check_word, DECIMAL, PROTOCOLS
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import OPTION_FOR_KEY
 
@@ -58,6 +59,7 @@ def conf_from_options(opts):
         ('MACVLANS', ' '.join(_option_list(opts, 'macvlans'))),
         ('EXTRA_NSPAWN_FLAGS', ' '.join(_nspawn_flags(opts))),
         ('NIXFLEET_FLAKE_ATTR', flake_attr),
+        ('NIXFLEET_EXTRA_VETHS', _extra_veths.encode(_extra_veths.check(opts.get('extra_veths')))),
     )
     for key, value in optional:
         if value:
@@ -170,7 +172,7 @@ def _nspawn_flags(opts):
     """EXTRA_NSPAWN_FLAGS words: what the template unit cannot express itself (facts §5.1).
 
     Order: bind mounts (as the declarative module), --capability, --tmpfs, --ephemeral,
-    then extra_flags.
+    --network-veth-extra, then extra_flags.
     """
     flags = [_bind_flag(item) for item in _list_of_dicts(opts.get('bind_mounts'), 'bind_mounts')]
     capabilities = _option_list(opts, 'additional_capabilities')
@@ -183,6 +185,7 @@ def _nspawn_flags(opts):
     flags.extend('--tmpfs=' + path for path in _option_list(opts, 'tmpfs'))
     if _option_bool(opts, 'ephemeral', default=False):
         flags.append('--ephemeral')
+    flags.extend(_extra_veths.nspawn_flags(_extra_veths.check(opts.get('extra_veths'))))
     flags.extend(_option_list(opts, 'extra_flags'))
     return flags
 
@@ -205,6 +208,26 @@ def _bind_flag(item):
     if not isinstance(read_only, bool):
         raise ValueError('bind_mounts: read_only must be a boolean, got %r' % (read_only,))
     return '%s=%s:%s' % ('--bind-ro' if read_only else '--bind', host_path, mount_point)
+
+
+# ---------------------------------------------------------------------------------------
+# What a declarative container's own unit has and the imperative template lacks
+
+# NixOS's ephemeral root: a runtime directory systemd makes at start and removes at stop.
+EPHEMERAL_ROOT_LINES = ('Environment="root=/run/nixos-containers/%i"', 'RuntimeDirectory=nixos-containers/%i')
+
+
+def unit_dropin_lines(name, values, ip, nixos_container):
+    """The unit drop-in lines that give an imperative container, from its conf VALUES, what a
+    declarative container's own unit does (facts §5.2-§5.6): the ephemeral root and the extra
+    veths. IP is the host's ``ip`` (needed only with extra veths). [] when there are none."""
+    lines = []
+    if '--ephemeral' in values.get('EXTRA_NSPAWN_FLAGS', '').split():
+        lines += EPHEMERAL_ROOT_LINES
+    veths = _extra_veths.decode(values.get('NIXFLEET_EXTRA_VETHS'))
+    if veths:
+        lines += _extra_veths.unit_lines(name, veths, ip, nixos_container)
+    return [_extra_veths.DROPIN_MARK] + lines if lines else []
 
 
 # ---------------------------------------------------------------------------------------
@@ -235,7 +258,10 @@ def options_from_conf(values):
     for key in ('HOST_ADDRESS', 'LOCAL_ADDRESS', 'HOST_ADDRESS6', 'LOCAL_ADDRESS6', 'LOCAL_MAC_ADDRESS',
                 'HOST_BRIDGE'):
         options[OPTION_FOR_KEY[key]] = values.get(key) or None
-    options.update(_flag_options(_words(values.get('EXTRA_NSPAWN_FLAGS', ''))))
+    veths = _extra_veths.decode(values.get('NIXFLEET_EXTRA_VETHS'))
+    options['extra_veths'] = veths or None
+    flags = set(_extra_veths.nspawn_flags(veths))
+    options.update(_flag_options([w for w in _words(values.get('EXTRA_NSPAWN_FLAGS', '')) if w not in flags]))
     return options
 
 

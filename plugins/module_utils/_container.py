@@ -12,7 +12,12 @@ import hashlib
 import os
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, KNOWN_KEYS
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import (
+    conf_from_options,
+    options_from_conf,
+    unit_dropin_lines,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._extra_veths import DROPIN_MARK
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import HostState
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
 from ansible_collections.nixfleet.containers.plugins.module_utils._container_checks import (
@@ -247,7 +252,6 @@ class ContainerManager(object):
             return desired
         properties = unit_properties_from_params(p)
         desired['unit_properties'] = properties
-        desired['unit_dropin'] = render_dropin(self.name, properties) if properties is not None else None
         desired['auto_start_link'] = p['auto_start']
         if current is None and p['auto_start'] is None:
             desired['auto_start_link'] = None
@@ -270,9 +274,22 @@ class ContainerManager(object):
         if error:
             raise ValueError(error)
         desired['conf'] = _with_kept_keys(conf, current['conf'] if current else {})
+        desired['unit_dropin'] = self._dropin(properties, desired['conf'], current)
         desired['options'] = options
         self._check_nix(desired)
         return desired
+
+    def _dropin(self, properties, conf, current):
+        """The drop-in text: unit properties (None: the current ones) and the lines for what a
+        declarative container's own unit does (_conf_options.unit_dropin_lines)."""
+        ip = self.host.bin('ip') if conf.get('NIXFLEET_EXTRA_VETHS') else None
+        lines = unit_dropin_lines(self.name, conf, ip, self.host.nixos_container)
+        had_lines = DROPIN_MARK in ((current or {}).get('unit_dropin') or '')
+        if not lines and not had_lines:
+            return render_dropin(self.name, properties) if properties is not None else None
+        if properties is None:
+            properties = (current or {}).get('unit_properties') or {}
+        return render_dropin(self.name, properties, lines)
 
     def _apply_guest_choice(self, options, desired):
         p = self.params

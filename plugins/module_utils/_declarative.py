@@ -19,6 +19,7 @@ import re
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
+from ansible_collections.nixfleet.containers.plugins.module_utils._extra_veths import nix_value as nix_extra_veths
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
     binary_finder,
     read_file,
@@ -142,6 +143,8 @@ def nix_options(params):
         elif option == 'bind_mounts':
             # NixOS keys bind mounts by mount point (and writes them sorted by it).
             value = dict((item['mount_point'], _bind_mount(item)) for item in value)
+        elif option == 'extra_veths':
+            value = nix_extra_veths(value)
         elif option == 'private_users' and re.match(r'^[0-9]+\Z', value):
             value = int(value)      # the option is a u32 or one of the words
         options[nix_name] = value

@@ -276,6 +276,11 @@ def nix_nul_error(text):
     return None
 
 
+# The arguments of the guest module, and how ``nix-instantiate --parse`` prints that head.
+GUEST_MODULE_ARGS = '{ config, lib, pkgs, ... }:'
+CONFIGURATION_HEAD = '(%s ' % GUEST_MODULE_ARGS
+
+
 def nix_attrset_body_error(body, run):
     """Why ``body`` is not the body of ONE attribute set, or None.
 
@@ -285,18 +290,18 @@ def nix_attrset_body_error(body, run):
     prints back as one attribute set; anything else prints as an application or operator in
     parentheses.
     """
-    rc, stdout, stderr = run(list(NIX_PARSE_ARGV), data='{\n%s\n}' % body)
+    # Inside the guest module's function: the parser refuses variables it cannot resolve, and
+    # the body may use the module's arguments (config, lib, pkgs).
+    rc, stdout, stderr = run(list(NIX_PARSE_ARGV), data='%s {\n%s\n}' % (GUEST_MODULE_ARGS, body))
     if rc != 0:
         message = (stderr or '').strip() or (stdout or '').strip()
         return message or 'nix-instantiate --parse failed with exit status %d' % rc
-    if not (stdout or '').lstrip().startswith(('{', 'rec {')):
+    printed = (stdout or '').lstrip()
+    inside = printed[len(CONFIGURATION_HEAD):] if printed.startswith(CONFIGURATION_HEAD) else printed.partition('}: ')[2]
+    if not inside.startswith(('{', 'rec {')):
         return ('the text is not the body of one attribute set: it closes the braces nixos-container '
-                'puts around it (parsed as %s)' % (stdout or '').strip()[:200])
+                'puts around it (parsed as %s)' % printed.strip()[:200])
     return None
-
-
-# How ``nix-instantiate --parse`` prints the head of render_configuration_nix's text.
-CONFIGURATION_HEAD = '({ config, lib, pkgs, ... }: '
 
 
 def nix_configuration_error(text, body, run):

@@ -328,7 +328,12 @@ OPTIONS = (
     Option('ephemeral', 'bool', modes=EVERY, applies=CONF, nix='ephemeral', change=RESTART, schema=_BOOL,
            nspawn_flags=('--ephemeral',),
            doc=[
-               'Run the container on a throw-away copy of its root (C(--ephemeral)).',
+               'Run the container on a throw-away copy of its root (C(--ephemeral)), from a root under '
+               'C(/run/nixos-containers/NAME) as NixOS runs an ephemeral container: the unit drop-in '
+               '(C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) sets the unit\'s C(root) and '
+               'C(RuntimeDirectory=nixos-containers/NAME), which systemd removes at stop, so nothing the guest '
+               'writes survives a stop. C(/var/lib/nixos-containers/NAME) stays (the CLI keeps the guest\'s '
+               'C(configuration.nix) there); a declarative ephemeral container has none.',
            ], doc_declarative=[
                'C(ephemeral). Run the container on a throw-away root under C(/run/nixos-containers).',
                "NixOS puts it on the container's own unit, not in the conf.",
@@ -393,6 +398,37 @@ OPTIONS = (
                'Read by the unit of every container, as O(interfaces). V([]) removes them. A change is a restart.',
            ], doc_declarative=[
                'C(macvlans), host interfaces that each get a macvlan C(mv-IF) in the container (bridge mode).',
+           ]),
+    Option('extra_veths', 'list', elements='dict', modes=EVERY, applies=CONF, conf_key='NIXFLEET_EXTRA_VETHS',
+           nix='extraVeths', change=RESTART, network=True, nspawn_flags=('--network-veth-extra=',), suboptions=[
+               _sub('name', 'str', 'Name of the pair, the same on the host and in the container (at most 15 bytes; '
+                    'not C(ve-), C(vb-) or C(mv-), the prefixes of nspawn\'s own interfaces).', required=True),
+               _sub('host_bridge', 'str', 'Put the host side on this bridge (then no host address).'),
+               _sub('host_address', 'str', 'Address (optionally with C(/prefix)) of the host side; the container gets '
+                    'a route to it.'),
+               _sub('host_address6', 'str', 'IPv6 address of the host side.'),
+               _sub('local_address', 'str', 'Address (optionally with C(/prefix)) of the container side; the host '
+                    'gets a route to it unless bridged.'),
+               _sub('local_address6', 'str', 'IPv6 address of the container side.'),
+           ], schema={'type': 'array', 'items': {
+               'type': 'object', 'additionalProperties': False, 'required': ['name'],
+               'properties': {'name': _STR, 'host_bridge': _STR, 'host_address': _STR, 'host_address6': _STR,
+                              'local_address': _STR, 'local_address6': _STR},
+           }}, doc=[
+               'Further veth pairs (C(containers.NAME.extraVeths)), each named O(extra_veths[].name) on both sides '
+               '(C(--network-veth-extra=) in C(EXTRA_NSPAWN_FLAGS)); they imply a private network.',
+               "The template unit of imperative containers cannot set them up, so the collection does what a "
+               "declarative container's unit does, from the container's unit drop-in "
+               '(C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) at every start: a stale host '
+               'interface of that name is deleted first; after the container is ready, inside it the interface is '
+               'set up with its local addresses and a route to its host addresses (C(nixos-container run NAME -- '
+               'ip ...)), and on the host it is enslaved to O(extra_veths[].host_bridge), or set up with its host '
+               'addresses and a route to its local addresses. The kernel removes the pair when the container stops.',
+               'The definition is kept in the conf (C(NIXFLEET_EXTRA_VETHS)). V([]) removes them. A change is a restart.',
+           ], doc_declarative=[
+               'C(extraVeths), further veth pairs named O(extra_veths[].name) on both sides, set up by the '
+               "container's own unit (host side: bridge, or host addresses and routes; container side: local "
+               'addresses and a route to the host addresses).',
            ]),
     Option('start_timeout', 'int', default=120, schema={'type': 'integer', 'minimum': 1}, doc=[
         'Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing.',
@@ -462,6 +498,9 @@ OPTION_FOR_FLAG = tuple((flag, o.name) for o in OPTIONS for flag in o.nspawn_fla
 MOUNT_FLAGS = tuple((flag, o.nspawn_mount) for o in OPTIONS if o.nspawn_mount for flag in o.nspawn_flags)
 # Conf keys whose change is a new guest system (update, not restart), and those no start reads.
 GUEST_KEYS = tuple(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change == RELOAD)
+# Our NIXFLEET_ conf keys whose change is a restart (the unit drop-in derived from them is read at start).
+RESTART_BOOKKEEPING_KEYS = frozenset(o.conf_key for o in OPTIONS if o.conf_key and o.conf_key.startswith('NIXFLEET_')
+                                     and o.conf_change == RESTART)
 NOT_READ_AT_START = frozenset(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change in (RELOAD, NO_RESTART))
 # containers.<name>.X of the declarative options, in the order they are written.
 NIX_NAMES = tuple((o.name, o.nix) for o in options_of(DECLARATIVE) if o.nix)

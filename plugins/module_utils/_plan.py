@@ -26,6 +26,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._errors import
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
     GUEST_KEYS,
     NOT_READ_AT_START,
+    RESTART_BOOKKEEPING_KEYS,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._steps import Plan, Step
 
@@ -41,7 +42,8 @@ _Decision = namedtuple('_Decision', 'action steps reasons')
 
 def conf_core(values):
     """The conf values that matter to the unit, normalised for comparison."""
-    return dict((k, v) for k, v in normalise_conf(values).items() if not k.startswith(META_PREFIX))
+    return dict((k, v) for k, v in normalise_conf(values).items()
+                if not k.startswith(META_PREFIX) or k in RESTART_BOOKKEEPING_KEYS)
 
 
 def restart_differences(current_conf, desired_conf):
@@ -55,7 +57,7 @@ def restart_differences(current_conf, desired_conf):
 def conf_needs_write(current_conf, desired_conf):
     before, after = normalise_conf(current_conf), normalise_conf(desired_conf)
     return any(before.get(k, '') != after.get(k, '') for k in set(before) | set(after)
-               if not k.startswith(META_PREFIX) or k in GUEST_KEYS)
+               if not k.startswith(META_PREFIX) or k in GUEST_KEYS or k in RESTART_BOOKKEEPING_KEYS)
 
 
 def guest_reasons(current, desired):
@@ -178,9 +180,10 @@ def _plan_existing(current, desired):
     if dropin_change:
         # Unit properties (resource limits) are applied when the unit starts: a planned restart.
         restart_diffs = restart_diffs + [('unit_properties', current.get('unit_properties'), None)]
-        reasons.append('the unit properties (resource limits) of container@%s change from %r to %r'
-                       % (current['name'], current.get('unit_properties') or {},
-                          desired.get('unit_properties') or {}))
+        if desired.get('unit_properties') is not None or current.get('conf') == desired.get('conf'):
+            reasons.append('the unit properties (resource limits) of container@%s change from %r to %r'
+                           % (current['name'], current.get('unit_properties') or {},
+                              desired.get('unit_properties') or {}))
     if link_change:
         reasons.append('auto_start (the machines.target wants-link) changes from %r to %r '
                        '(no restart needed)' % (bool(current.get('auto_start')), desired['auto_start_link']))

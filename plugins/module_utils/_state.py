@@ -15,6 +15,7 @@ import os
 import re
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
+from ansible_collections.nixfleet.containers.plugins.module_utils._extra_veths import DROPIN_MARK
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import extract_extra_config
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import DEFAULT_UNIT_DIR
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import (
@@ -174,11 +175,16 @@ def with_unit_files(container, unit_dir=None):
 
 
 def parse_dropin(text):
-    """``Key=Value`` lines of a drop-in's [Service] section, as a dict (last one wins)."""
+    """``Key=Value`` lines of a drop-in's [Service] section, as a dict (last one wins).
+
+    The extra veths' Exec lines (after their mark) are not unit properties.
+    """
     found = {}
     section = None
     for line in (text or '').splitlines():
         line = line.strip()
+        if line == DROPIN_MARK:
+            break
         if not line or line[0] in '#;':
             continue
         if line.startswith('[') and line.endswith(']'):
@@ -228,12 +234,17 @@ def unit_properties_from_params(p):
     return properties
 
 
-def render_dropin(name, properties):
-    """Our drop-in for container@NAME.service ('' when there is nothing to set)."""
-    if not properties:
+def render_dropin(name, properties, veth_lines=()):
+    """Our drop-in for container@NAME.service ('' when there is nothing to set).
+
+    VETH_LINES (from ``_extra_veths.unit_lines``) come last, after their mark.
+    """
+    properties = properties or {}
+    if not properties and not veth_lines:
         return ''
     lines = ['# Managed by nixfleet.containers: unit properties of container %s.' % name, '[Service]']
     order = [entry[1] for entry in LIMIT_OPTIONS if entry[1] in properties]
     order += sorted(k for k in properties if k not in order)
     lines += ['%s=%s' % (k, properties[k]) for k in order]
+    lines += list(veth_lines)
     return '\n'.join(lines) + '\n'

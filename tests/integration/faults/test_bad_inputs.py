@@ -131,7 +131,7 @@ KNOWN_OPTIONS = {
     'system_path', 'settings', 'nixos_path', 'auto_start', 'private_network', 'host_address',
     'local_address', 'host_address6', 'local_address6', 'local_mac_address', 'host_bridge',
     'forward_ports', 'bind_mounts', 'ephemeral', 'tmpfs', 'enable_tun', 'additional_capabilities',
-    'extra_flags', 'private_users', 'start_timeout', 'nixos_container_bin',
+    'extra_flags', 'private_users', 'start_timeout', 'nixos_container_bin', 'interfaces', 'macvlans', 'extra_veths',
 }
 
 NIXOS_CONTAINER_CASES = st.one_of(bad_name, bad_addresses, bad_ports, bad_words, bad_config, bad_types)

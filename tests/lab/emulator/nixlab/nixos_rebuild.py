@@ -87,6 +87,7 @@ def check(entry):
             raise BuildError(option_error(name, option, "list of string"))
     c["forwardPorts"] = [forward_port(name, p) for p in c.get("forwardPorts", [])]
     c["bindMounts"] = dict((key, bind_mount(name, key, b)) for key, b in c.get("bindMounts", {}).items())
+    c["extraVeths"] = dict((key, extra_veth(name, key, v)) for key, v in sorted(c.get("extraVeths", {}).items()))
     users = c.setdefault("privateUsers", "no")
     uid = isinstance(users, int) and not isinstance(users, bool) and 0 <= users <= 0xFFFFFFFF
     if not (uid or users in ("no", "identity", "pick")):
@@ -117,6 +118,19 @@ def forward_port(name, port):
         raise BuildError(option_error(name, "forwardPorts", "list of (submodule)"))
     return dict(protocol=port.get("protocol", "tcp"), hostPort=port["hostPort"],
                 containerPort=port.get("containerPort"))
+
+
+def extra_veth(name, key, veth):
+    """containers.NAME.extraVeths.KEY: the network options' submodule (facts §6.1)."""
+    fields = ("hostBridge", "hostAddress", "hostAddress6", "localAddress", "localAddress6", "localMacAddress")
+    if not isinstance(veth, dict):
+        raise BuildError(option_error(name, "extraVeths.%s" % key, "submodule"))
+    for field in veth:
+        if field not in fields + ("forwardPorts",):
+            raise BuildError("error: The option `containers.%s.extraVeths.%s.%s' does not exist.\n" % (name, key, field))
+        if field != "forwardPorts" and veth[field] is not None and not isinstance(veth[field], str):
+            raise BuildError(option_error(name, "extraVeths.%s.%s" % (key, field), "null or string"))
+    return dict((field, veth.get(field)) for field in fields)
 
 
 def bind_mount(name, key, mount):

@@ -17,13 +17,26 @@ EXEC = "%s/container-unit" % common.EMULATOR_DIR
 PYTHON = "/usr/bin/python3"
 
 
-def service_lines(timeout_start="1min", device_allow=(), nspawn_flags=()):
-    """The [Service] section shared by the template and the declarative units (facts §5.2)."""
+EPHEMERAL_DIR = "/run/nixos-containers"
+# The part of the ephemeral root's path systemd's RuntimeDirectory= takes (below /run).
+EPHEMERAL_RUNTIME_DIRECTORY = "nixos-containers/%i"
+
+
+def service_lines(timeout_start="1min", device_allow=(), nspawn_flags=(), ephemeral=False, extra_veths=""):
+    """The [Service] section shared by the template and the declarative units (facts §5.2).
+
+    An ephemeral container's root is /run/nixos-containers/NAME, a RuntimeDirectory systemd
+    makes at start and removes at stop; EXTRA_VETHS is what :func:`encode_veths` gives."""
+    root = EPHEMERAL_DIR if ephemeral else common.STATE_DIR
     lines = ["[Service]",
-             "Environment=\"root=%s/%%i\" \"INSTANCE=%%i\"" % common.STATE_DIR,
+             "Environment=\"root=%s/%%i\" \"INSTANCE=%%i\"" % root,
              "EnvironmentFile=-%s/%%i.conf" % common.CONF_DIR]
     if nspawn_flags:
         lines.append("Environment=\"NIXLAB_NSPAWN_FLAGS=%s\"" % " ".join(nspawn_flags))
+    if extra_veths:
+        lines.append("Environment=\"NIXLAB_EXTRA_VETHS=%s\"" % extra_veths)
+    if ephemeral:
+        lines.append("RuntimeDirectory=" + EPHEMERAL_RUNTIME_DIRECTORY)
     lines += ["Type=notify",
               "ExecStartPre=%s %s pre-start %%i" % (PYTHON, EXEC),
               "ExecStart=%s %s start %%i" % (PYTHON, EXEC),
@@ -60,10 +73,88 @@ def declarative_text(c, nspawn_flags):
     if c["autoStart"]:
         lines += ["Wants=network.target", "After=network.target"]
     lines += service_lines(c["timeoutStartSec"] or "1min",
-                           ["/dev/net/tun rwm"] if c["enableTun"] else [], nspawn_flags)
+                           ["/dev/net/tun rwm"] if c["enableTun"] else [], nspawn_flags,
+                           ephemeral=c["ephemeral"], extra_veths=encode_veths(c.get("extraVeths") or {}))
     if c["autoStart"]:
         lines += ["[Install]", "WantedBy=machines.target"]
     return "\n".join(lines) + "\n"
+
+
+# The fields of an extra veth the unit uses (facts §5.3-§5.6; localMacAddress is ignored, #531758).
+VETH_FIELDS = ("hostBridge", "hostAddress", "hostAddress6", "localAddress", "localAddress6")
+
+
+def encode_veths(veths):
+    """containers.NAME.extraVeths as one environment word per veth: NAME,field=value,..."""
+    return " ".join(",".join([name] + ["%s=%s" % (f, veths[name][f]) for f in VETH_FIELDS if veths[name].get(f)])
+                    for name in sorted(veths))
+
+
+def decode_veths(text):
+    veths = []
+    for word in text.split():
+        name, *fields = word.split(",")
+        veth = dict((f, None) for f in VETH_FIELDS)
+        veth.update(field.split("=", 1) for field in fields)
+        veths.append((name, veth))
+    return veths
+
+
+def veth_pre_start(veths):
+    """preStart: delete each extra veth's stale host interface, ignoring errors."""
+    for name, _veth in veths:
+        subprocess.run([units.IP, "link", "del", "dev", name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+
+
+def veth_post_start(veths):
+    """postStart: the host side of each extra veth (bridge port, or addresses and routes)."""
+    for name, veth in veths:
+        if veth["hostBridge"]:
+            units.run_logged([units.IP, "link", "set", "dev", name, "master", veth["hostBridge"], "up"])
+            continue
+        units.run_logged([units.IP, "link", "set", "dev", name, "up"])
+        for argv, key in ((["addr", "add"], "hostAddress"), (["-6", "addr", "add"], "hostAddress6"),
+                          (["route", "add"], "localAddress"), (["-6", "route", "add"], "localAddress6")):
+            if veth[key]:
+                units.run_logged([units.IP] + argv + [veth[key], "dev", name])
+
+
+def start_script(name, conf, root):
+    """units.start_script for a ROOT of the unit's environment (an ephemeral root is not in /var/lib)."""
+    os.makedirs(root + "/etc", exist_ok=True)
+    os.makedirs(root + "/var/lib", exist_ok=True)
+    units.mkdir_mode(root + "/var/lib/private", 0o700)
+    units.mkdir_mode(root + "/root", 0o700)
+    os.makedirs(root + "/usr/bin", exist_ok=True)
+    if not os.path.lexists(root + "/etc/os-release"):
+        open(root + "/etc/os-release", "a").close()
+    if not os.path.exists(root + "/etc/machine-id"):
+        open(root + "/etc/machine-id", "a").close()
+    units.mkdir_mode(EPHEMERAL_DIR, 0o700)
+    units.mkdir_mode("%s/%s" % (common.PROFILES_DIR, name), 0o755)
+    units.mkdir_mode("%s/%s" % (common.GCROOTS_DIR, name), 0o755)
+    units.copy_resolv_conf(root)
+    if conf.get("FLAKE") and not os.path.lexists("%s/%s/system" % (common.PROFILES_DIR, name)):
+        units.run_logged([units.NIXOS_CONTAINER, "update", name])
+    units.lab_host_prerequisites()
+    units.make_ssh_host_key(name, conf, root)
+    for ifname in conf.get("INTERFACES", "").split() + conf.get("MACVLANS", "").split():
+        units.mark_udev_initialized(ifname)
+
+
+def nspawn_argv(name, conf, root, unit_flags, veths_text):
+    """The command line: the conf's (facts §5.4), this unit's own flags, its root and its veths."""
+    argv = units.nspawn_argv(name, conf)
+    argv[argv.index("-D") + 1] = root
+    if "--ephemeral" in unit_flags:
+        argv.remove("--link-journal=try-guest")     # NixOS links no journal of an ephemeral container
+    veths = decode_veths(veths_text)
+    own = ["--network-veth-extra=" + veth_name for veth_name, _veth in veths]
+    if veths:
+        own.append("--setenv=NIXLAB_EXTRA_VETHS=" + veths_text)     # for the container init
+    argv[-2:-2] = own + unit_flags
+    return argv
 
 
 def bind_mounts(c):
@@ -82,20 +173,21 @@ def main(argv):
         return fail("usage: container-unit pre-start|start|post-start|reload NAME")
     verb, name = argv
     conf = common.read_conf(name)
+    root = os.environ.get("root") or common.root_path(name)
+    veths_text = os.environ.get("NIXLAB_EXTRA_VETHS", "")
     try:
         if verb == "pre-start":
             units.pre_start(name, conf)
+            veth_pre_start(decode_veths(veths_text))
         elif verb == "start":
-            units.start_script(name, conf)
-            argv = units.nspawn_argv(name, conf)
-            extra = os.environ.get("NIXLAB_NSPAWN_FLAGS", "").split()
-            if extra:
-                argv[-2:-2] = extra
+            start_script(name, conf, root)
+            argv = nspawn_argv(name, conf, root, os.environ.get("NIXLAB_NSPAWN_FLAGS", "").split(), veths_text)
             env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
             sys.stdout.flush()
             os.execve(argv[0], argv, env)
         elif verb == "post-start":
             units.post_start(name, conf)
+            veth_post_start(decode_veths(veths_text))
         else:
             command = "%s/bin/switch-to-configuration test" % units.system_dir(conf)
             return subprocess.run([units.NIXOS_CONTAINER, "run", name, "--", "sh", "--login", "-c",

@@ -418,7 +418,10 @@ def test_text_that_closes_the_template_braces_is_refused(run, body):
 
 
 @pytest.mark.parametrize('body', ['', 'services.nginx.enable = true;', 'a = { b = 1; }; c = [ 1 2 ];',
-                                  'imports = [ /etc/x.nix ];'])
+                                  'imports = [ /etc/x.nix ];',
+                                  # the guest module's arguments (containers-ephemeral's guest uses pkgs)
+                                  'root = pkgs.runCommand "localhost" {} "mkdir $out";',
+                                  'x = lib.mkDefault config.networking.hostName;'])
 def test_real_bodies_pass(run, body):
     from ansible_collections.nixfleet.containers.plugins.module_utils._nix import nix_attrset_body_error
     assert nix_attrset_body_error(body, run) is None
@@ -461,4 +464,4 @@ def test_one_parse_reports_syntax_errors_and_falls_back_on_unknown_output(run):
     body = '} // {'
     assert 'not the body of one attribute set' in nix_configuration_error(
         render_configuration_nix('web', extra=body), body, other_printer)
-    assert calls[1] == '{\n} // {\n}'
+    assert calls[1] == '{ config, lib, pkgs, ... }: {\n} // {\n}'

@@ -89,7 +89,8 @@ def test_conf_keys_name_their_options_and_round_trip():
                  local_address6='fc00::2', local_mac_address='02:00:00:00:00:01', host_bridge='br0',
                  private_users='pick', extra_flags=['--x'], flake='/srv/f', flake_attr='web', auto_start=True,
                  system_path='/nix/store/x', copy_resolv_conf=True, network_namespace_path='/run/netns/n',
-                 interfaces=['eth1'], macvlans=['eth2'], forward_ports=[dict(host_port=80)])
+                 interfaces=['eth1'], macvlans=['eth2'], forward_ports=[dict(host_port=80)],
+                 extra_veths=[dict(name='veth1', host_bridge='br1')])
     conf = conf_from_options(given)
     for key, option in _options.OPTION_FOR_KEY.items():
         assert conf.get(key), (key, option)

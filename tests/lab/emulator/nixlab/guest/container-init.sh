@@ -30,6 +30,31 @@ if [ -n "${HOST_ADDRESS-}${LOCAL_ADDRESS-}${HOST_ADDRESS6-}${LOCAL_ADDRESS6-}${H
   fi
 fi
 
+# The extra veths of a declarative container (its unit passes them as NAME,field=value,...):
+# up, the local addresses, a route to the host addresses; no default route.
+for veth in ${NIXLAB_EXTRA_VETHS-}; do
+  name=${veth%%,*}
+  ip link set dev "$name" up
+  old_ifs=$IFS
+  IFS=,
+  for field in ${veth#"$name"}; do
+    IFS=$old_ifs
+    case $field in
+      localAddress=*) ip addr add "${field#*=}" dev "$name" ;;
+      localAddress6=*) ip -6 addr add "${field#*=}" dev "$name" ;;
+    esac
+  done
+  IFS=,
+  for field in ${veth#"$name"}; do
+    IFS=$old_ifs
+    case $field in
+      hostAddress=*) ip route add "${field#*=}" dev "$name" ;;
+      hostAddress6=*) ip -6 route add "${field#*=}" dev "$name" ;;
+    esac
+  done
+  IFS=$old_ifs
+done
+
 # Sourced, not executed, so the trap above stays in force.
 # shellcheck source=/dev/null # the system's init (init.sh rendered into the store), known only at run time
 . "$1"
