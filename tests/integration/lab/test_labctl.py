@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.lab,
-              pytest.mark.skipif(os.environ.get("NIXFLEET_LAB_KIND") == "systemd",
+              pytest.mark.skipif(os.environ.get("NIXFLEET_LAB_KIND") != "emulated",
                                  reason="the emulated lab's contract; test_labctl_systemd.py covers the systemd lab")]
 
 LAB_ID = os.environ.get("NIXFLEET_LAB_ID", "0")

@@ -77,8 +77,8 @@ def whiteout(upper, path):
 
 
 def networkmanager_hosts():
-    """Hosts with a running NetworkManager (NIXFLEET_LAB_NM_HOSTS, e.g. "host3")."""
-    return set(filter(None, os.environ.get("NIXFLEET_LAB_NM_HOSTS", "").replace(",", " ").split()))
+    """Hosts with a running NetworkManager (NIXFLEET_LAB_NM_HOSTS, default host3; "" for none)."""
+    return set(filter(None, os.environ.get("NIXFLEET_LAB_NM_HOSTS", "host3").replace(",", " ").split()))
 
 
 def tmpfiles_text():

@@ -6,14 +6,15 @@ import time
 
 from labkit.common import REPO, LabError, write_atomically
 
-# emulated: namespaces with hostinit as PID 1; systemd: the Debian root booted by systemd-nspawn
+# systemd (the default): the Debian root booted by systemd-nspawn; emulated: namespaces with
+# hostinit as PID 1 and the emulated systemctl, machinectl and units
 KINDS = ("emulated", "systemd")
 
 
 class Lab:
     """Names, addresses and paths of one lab, all derived from the lab id (docs/lab.md)."""
 
-    def __init__(self, lab_id, state_dir, kind="emulated"):
+    def __init__(self, lab_id, state_dir, kind="systemd"):
         self.id = lab_id
         self.kind = kind
         self.dir = state_dir
@@ -32,7 +33,7 @@ class Lab:
             raise LabError(f"NIXFLEET_LAB_ID must be one digit, not {lab_id!r}")
         default_dir = os.path.join(REPO, ".lab" if lab_id == "0" else f".lab{lab_id}")
         state_dir = os.path.abspath(os.environ.get("NIXFLEET_LAB_DIR") or default_dir)
-        kind = os.environ.get("NIXFLEET_LAB_KIND") or "emulated"
+        kind = os.environ.get("NIXFLEET_LAB_KIND") or "systemd"
         if kind not in KINDS:
             raise LabError(f"NIXFLEET_LAB_KIND must be one of {', '.join(KINDS)}, not {kind!r}")
         return cls(int(lab_id), state_dir, kind)
