@@ -144,7 +144,14 @@ CONTAINER_SHELL = '/bin/sh'
 CONTAINER_ENV = '/usr/bin/env'      # one of the two FHS paths every NixOS system has, with /bin/sh
 CONF_DIRS = (MODERN_CONF_DIR, LEGACY_CONF_DIR)      # 22.05+ and older layouts (facts §2.1)
 
-# Host side: find the container's leader, then exec nsenter into it with the rest of the
+# ssh itself exits 255 when the connection fails, and when the remote command dies of a signal:
+# the host side waits for nsenter (no exec, so a signal shows as 128+N) and relays a real 255
+# as RELAYED_255_EXIT with a marker line, which _run_in_container turns back into 255.
+EXIT_255_MARK = 'NIXFLEET-NIXOS-CONTAINER-EXIT-255'
+RELAYED_255_EXIT = 254
+_EXIT_255 = re.compile(r'^%s\r?\n?' % EXIT_255_MARK, re.MULTILINE)
+
+# Host side: find the container's leader, then run nsenter into it with the rest of the
 # arguments. Not running (or unknown) ends with a marker line and UNREACHABLE_EXIT, which
 # exec_command turns into AnsibleConnectionFailure. Arguments, never interpolated text.
 _ENTER = r'''
@@ -159,8 +166,15 @@ case $leader in
     printf '%%s %%s\n' '%(mark)s' "$state" >&2
     exit %(code)d ;;
 esac
-exec nsenter --all --target "$leader" -- "$@"
-''' % dict(dirs=' '.join(CONF_DIRS), mark=UNREACHABLE_MARK, code=UNREACHABLE_EXIT)
+nsenter --all --target "$leader" -- "$@"
+status=$?
+if [ "$status" -eq 255 ]; then
+  printf '%%s\n' '%(exit_mark)s' >&2
+  exit %(relayed)d
+fi
+exit "$status"
+''' % dict(dirs=' '.join(CONF_DIRS), mark=UNREACHABLE_MARK, code=UNREACHABLE_EXIT, exit_mark=EXIT_255_MARK,
+           relayed=RELAYED_255_EXIT)
 
 _UNREACHABLE = re.compile(r'^%s (?P<state>[a-z ]+)\r?$' % UNREACHABLE_MARK, re.MULTILINE)
 
@@ -248,6 +262,12 @@ class Connection(ConnectionBase):
         display.vvv(u'NIXOS-CONTAINER %s: %s' % (self.container_name, ' '.join(argv)),
                     host=self._play_context.remote_addr)
         rc, stdout, stderr = self._host_connection.exec_command(command, in_data=in_data, sudoable=sudoable)
+        if rc == RELAYED_255_EXIT:
+            # With a tty (raw) ssh brings stderr in stdout: the marker may be in either.
+            texts = [to_text(stdout, errors='surrogate_or_strict'), to_text(stderr, errors='surrogate_or_strict')]
+            if any(_EXIT_255.search(text) for text in texts):
+                stdout, stderr = [to_bytes(_EXIT_255.sub('', text), errors='surrogate_or_strict') for text in texts]
+                return 255, stdout, stderr
         if rc == UNREACHABLE_EXIT:
             found = _UNREACHABLE.search(to_text(stderr, errors='surrogate_or_strict')) or \
                 _UNREACHABLE.search(to_text(stdout, errors='surrogate_or_strict'))

@@ -38,6 +38,9 @@ options:
     description:
       - "Destroy and create the container again, even when nothing changed. Its root directory is lost."
       - "Its addresses are kept, because the module passes them explicitly."
+      - "Without O(config), O(settings), O(config_file), O(flake) or O(system_path) the guest is rebuilt from
+        the configuration it has now (its C(configuration.nix), its flake, or else its current system)."
+      - "Mutually exclusive with O(rollback) (a recreated container has a new profile)."
     type: bool
     default: false
   rollback:
@@ -45,6 +48,9 @@ options:
       - "Switch the container's profile to the previous generation and activate it (reload when running, or
         stop and start when the conf file changes too)."
       - "The next run without O(rollback) applies the declared configuration again."
+      - "With O(config) or O(settings) (the configuration of the generation rolled back to), its
+        C(configuration.nix) is written too, without a build."
+      - "Refused when there is no earlier generation, and together with O(recreate)."
     type: bool
     default: false
   rebuild:
@@ -109,18 +115,26 @@ options:
   host_bridge:
     description:
       - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
+      - "A bridged container needs no address option: O(local_address) and O(local_address6) alone, or none
+        (the guest configures its C(eth0) itself), as NixOS allows. No address pair is allocated for it."
     type: str
   host_address:
     description:
-      - "IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME)."
-      - "With O(local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding
-        every address in any conf file, with or without prefix, and addresses on live interfaces) and written
-        explicitly, so the container keeps it across O(recreate)."
+      - "Address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6 as NixOS accepts it
+        (the unit passes it to C(ip), which infers the family). Written verbatim to C(HOST_ADDRESS), not moved
+        to O(host_address6); with IPv6 here O(local_address) must be IPv6 too, and C(nixos-container show-ip)
+        cannot show such a container."
+      - "Required with O(local_address) unless O(host_bridge) is set."
+      - "With none of O(host_address), O(local_address), O(host_address6) given and no O(host_bridge), a free
+        pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file, with or without
+        prefix, and addresses on live interfaces) and written explicitly, so the container keeps it across
+        O(recreate)."
     type: str
   local_address:
     description:
-      - "IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with
-        O(host_address)."
+      - "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of
+        O(host_address)). Given together with O(host_address), or alone with O(host_bridge) (then with the
+        bridge's prefix, like C(10.0.0.5/24))."
     type: str
   host_address6:
     description:
@@ -137,6 +151,11 @@ options:
   forward_ports:
     description:
       - "Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT))."
+      - "Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward),
+        for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from the
+        host itself it works without."
+      - "A host port belongs to one container of the host; a port of another container (also one declared in
+        the same run) is refused before any change."
     type: list
     elements: dict
     suboptions:
@@ -204,6 +223,25 @@ options:
     description:
       - "User namespacing (C(PRIVATE_USERS)) - C(no), C(identity), C(pick) or a UID base."
     type: str
+  interfaces:
+    description:
+      - "Host interfaces moved into the container while it runs (C(INTERFACES), one C(--network-interface=)
+        each; systemd-nspawn then gives the container its own network namespace even without
+        O(private_network)). The interface leaves the host at start and comes back at stop."
+      - "The conf key is read by the unit of every container, so imperative containers get it as declarative
+        ones do. V([]) removes them. A change is a restart."
+      - "An interface cannot be listed twice, nor also in O(macvlans)."
+    type: list
+    elements: str
+  macvlans:
+    description:
+      - "Host interfaces that each get a macvlan in the container (C(MACVLANS), one C(--network-macvlan=)
+        each), named C(mv-IF) inside and created in bridge mode, so containers on the same interface reach
+        each other. The guest configures its addresses. Reaching them from the host needs a macvlan of the
+        host on the same interface."
+      - "Read by the unit of every container, as O(interfaces). V([]) removes them. A change is a restart."
+    type: list
+    elements: str
   start_timeout:
     description:
       - "Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing."
@@ -279,6 +317,10 @@ options:
         description:
           - "Destroy and create the container again, even when nothing changed. Its root directory is lost."
           - "Its addresses are kept, because the module passes them explicitly."
+          - "Without O(containers[].config), O(containers[].settings), O(containers[].config_file),
+            O(containers[].flake) or O(containers[].system_path) the guest is rebuilt from the configuration
+            it has now (its C(configuration.nix), its flake, or else its current system)."
+          - "Mutually exclusive with O(containers[].rollback) (a recreated container has a new profile)."
         type: bool
         default: false
       rollback:
@@ -286,6 +328,9 @@ options:
           - "Switch the container's profile to the previous generation and activate it (reload when running,
             or stop and start when the conf file changes too)."
           - "The next run without O(containers[].rollback) applies the declared configuration again."
+          - "With O(containers[].config) or O(containers[].settings) (the configuration of the generation
+            rolled back to), its C(configuration.nix) is written too, without a build."
+          - "Refused when there is no earlier generation, and together with O(containers[].recreate)."
         type: bool
         default: false
       rebuild:
@@ -352,18 +397,28 @@ options:
       host_bridge:
         description:
           - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
+          - "A bridged container needs no address option: O(containers[].local_address) and
+            O(containers[].local_address6) alone, or none (the guest configures its C(eth0) itself), as NixOS
+            allows. No address pair is allocated for it."
         type: str
       host_address:
         description:
-          - "IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME)."
-          - "With O(containers[].local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is
-            chosen (avoiding every address in any conf file, with or without prefix, and addresses on live
-            interfaces) and written explicitly, so the container keeps it across O(containers[].recreate)."
+          - "Address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6 as NixOS accepts
+            it (the unit passes it to C(ip), which infers the family). Written verbatim to C(HOST_ADDRESS),
+            not moved to O(containers[].host_address6); with IPv6 here O(containers[].local_address) must be
+            IPv6 too, and C(nixos-container show-ip) cannot show such a container."
+          - "Required with O(containers[].local_address) unless O(containers[].host_bridge) is set."
+          - "With none of O(containers[].host_address), O(containers[].local_address),
+            O(containers[].host_address6) given and no O(containers[].host_bridge), a free pair
+            C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file, with or without
+            prefix, and addresses on live interfaces) and written explicitly, so the container keeps it across
+            O(containers[].recreate)."
         type: str
       local_address:
         description:
-          - "IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with
-            O(containers[].host_address)."
+          - "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of
+            O(containers[].host_address)). Given together with O(containers[].host_address), or alone with
+            O(containers[].host_bridge) (then with the bridge's prefix, like C(10.0.0.5/24))."
         type: str
       host_address6:
         description:
@@ -380,6 +435,11 @@ options:
       forward_ports:
         description:
           - "Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT))."
+          - "Reaching such a port from another machine needs IP forwarding on the host
+            (C(net.ipv4.ip_forward), for example M(nixfleet.containers.nixos_container_nat) with its default
+            C(ip_forward=true)); from the host itself it works without."
+          - "A host port belongs to one container of the host; a port of another container (also one declared
+            in the same run) is refused before any change."
         type: list
         elements: dict
         suboptions:
@@ -447,6 +507,27 @@ options:
         description:
           - "User namespacing (C(PRIVATE_USERS)) - C(no), C(identity), C(pick) or a UID base."
         type: str
+      interfaces:
+        description:
+          - "Host interfaces moved into the container while it runs (C(INTERFACES), one
+            C(--network-interface=) each; systemd-nspawn then gives the container its own network namespace
+            even without O(containers[].private_network)). The interface leaves the host at start and comes
+            back at stop."
+          - "The conf key is read by the unit of every container, so imperative containers get it as
+            declarative ones do. V([]) removes them. A change is a restart."
+          - "An interface cannot be listed twice, nor also in O(containers[].macvlans)."
+        type: list
+        elements: str
+      macvlans:
+        description:
+          - "Host interfaces that each get a macvlan in the container (C(MACVLANS), one C(--network-macvlan=)
+            each), named C(mv-IF) inside and created in bridge mode, so containers on the same interface reach
+            each other. The guest configures its addresses. Reaching them from the host needs a macvlan of the
+            host on the same interface."
+          - "Read by the unit of every container, as O(containers[].interfaces). V([]) removes them. A change
+            is a restart."
+        type: list
+        elements: str
       start_timeout:
         description:
           - "Seconds to wait for C(nixos-container start) (the guest reaching its default target) before
@@ -498,8 +579,12 @@ options:
   name:
     description:
       - "Name of the container, the attribute under C(containers) and the file name C(NAME.nix)."
-      - "The rules of M(nixfleet.containers.nixos_container): letters, digits and C(-) only, at most 11
-        characters; C(_) is refused, as NixOS refuses it. V(default) is taken by the imports file."
+      - "Letters, digits and C(-) only; C(_) is refused, as NixOS refuses it. V(default) is taken by the
+        imports file."
+      - "Length as NixOS checks it: at most 11 characters only with O(private_network) on a host whose kernel
+        version (C(uname -r)) compares at or below 5.8; on newer kernels up to 64 characters, because
+        systemd-nspawn shortens a long host-side C(ve-NAME) and keeps the full name as an interface altname.
+        M(nixfleet.containers.nixos_container) keeps the CLI's 11 characters."
     type: str
     required: true
   state:
@@ -561,18 +646,21 @@ options:
   host_bridge:
     description:
       - "C(hostBridge). Put the host side on this bridge (it becomes C(vb-NAME))."
+      - "O(local_address) and O(local_address6) alone, or no address at all, are accepted, as NixOS accepts
+        them."
     type: str
   host_address:
     description:
-      - "C(hostAddress), the IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME)."
+      - "C(hostAddress), the address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6
+        as NixOS accepts it (written verbatim)."
       - "Unlike M(nixfleet.containers.nixos_container), no free pair is chosen for you: a definition in the
         host configuration must name its addresses. Without any address or bridge, the container has only
         loopback."
     type: str
   local_address:
     description:
-      - "C(localAddress), the IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given
-        together with O(host_address)."
+      - "C(localAddress), the address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6.
+        Given together with O(host_address), or alone with O(host_bridge)."
     type: str
   host_address6:
     description:
@@ -662,4 +750,15 @@ options:
     description:
       - "C(privateUsers) - C(no), C(identity), C(pick) or a UID base."
     type: str
+  interfaces:
+    description:
+      - "C(interfaces), host interfaces moved into the container while it runs."
+      - "An interface cannot be listed twice, nor also in O(macvlans)."
+    type: list
+    elements: str
+  macvlans:
+    description:
+      - "C(macvlans), host interfaces that each get a macvlan C(mv-IF) in the container (bridge mode)."
+    type: list
+    elements: str
 '''

@@ -385,6 +385,9 @@ def undo_item(name, before, entry):
     for key in CONF_OPTIONS:
         if facts.get(key) is not None:
             item[key] = facts[key]
+    # The limits drop-in as it was ({} removes one the run added).
+    if isinstance(facts.get('unit_properties'), Mapping):
+        item['unit_properties'] = dict(facts['unit_properties'])
     generation_before = before.get('generation_before', facts.get('generation'))
     after = (entry or {}).get('generation_after', ((entry or {}).get('container') or {}).get('generation'))
     if generation_before is None or after is None or after == generation_before:
@@ -398,6 +401,9 @@ def undo_item(name, before, entry):
         item['system_path'] = facts['system_path']
     else:
         item['rollback'] = True
+        # The configuration.nix of that generation comes back with it (a flake's is the flake's).
+        if facts.get('configuration') is not None and not facts.get('flake'):
+            item['config'] = facts['configuration']
     return item
 
 
@@ -551,8 +557,10 @@ def _host_status(lost, problem, containers):
         return 'failed'
     if 'rolled_back' in outcomes:
         return 'rolled_back'
-    if outcomes & set(['created', 'updated', 'removed', 'planned']):
+    if outcomes & set(['created', 'updated', 'removed']):
         return 'updated'
+    if 'planned' in outcomes:
+        return 'planned'        # check mode: nothing was updated
     return 'unchanged'
 
 

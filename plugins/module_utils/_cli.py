@@ -17,6 +17,9 @@ import re
 from ansible_collections.nixfleet.containers.plugins.module_utils._errors import NixfleetError
 
 SYSTEMCTL_PROPERTIES = ('Id', 'ActiveState', 'SubState', 'Result', 'MainPID')
+# How much of a unit's journal a failure message quotes.
+JOURNAL_LINES = 8
+MAX_JOURNAL_LINE = 240
 
 # stderr texts of nixos-container (facts §1.5) and what they mean to an operator.
 _ERROR_TEXTS = (
@@ -36,8 +39,7 @@ _ERROR_TEXTS = (
     ('cannot destroy declarative container',
      'the container is declarative (defined in the host configuration.nix); remove it there'),
     ('does not exist', 'the container does not exist'),
-    ('failed to start container', 'systemctl could not start the container (see stderr and '
-     'journalctl -u container@NAME)'),
+    ('failed to start container', 'systemctl could not start the container'),
     ('failed to stop container', 'systemctl could not stop the container'),
     ('failed to reload container', 'reloading the running container failed (switch-to-configuration test '
      'inside the container; see stderr)'),
@@ -67,7 +69,7 @@ class Runner(object):
     """Runs the host's commands and records every argv that ran (the module's ``actions``)."""
 
     def __init__(self, run, nixos_container='nixos-container', systemctl='systemctl',
-                 nix_env='nix-env', timeout='timeout', scratch_dir=None):
+                 nix_env='nix-env', timeout='timeout', scratch_dir=None, journalctl=None):
         self._run = run
         # Flake builds leave a `.tmp` GC-root link in the working directory (facts P-12):
         # run them in a scratch directory the caller removes.
@@ -76,6 +78,7 @@ class Runner(object):
         self.systemctl = systemctl
         self.nix_env = nix_env
         self.timeout = timeout
+        self.journalctl = journalctl
         self.actions = []
 
     def call(self, argv, what, data=None, record=True, cwd=None):
@@ -139,6 +142,17 @@ class Runner(object):
     # systemctl ------------------------------------------------------------------------
     def reload(self, name):
         return self.call([self.systemctl, 'reload', 'container@%s' % name], 'systemctl reload container@%s' % name)
+
+    def journal_tail(self, name, lines=JOURNAL_LINES):
+        """The last lines container@NAME wrote (nspawn's and the unit's own words), or []."""
+        if not self.journalctl:
+            return []
+        rc, out, err = self.query([self.journalctl, '-u', 'container@%s.service' % name, '-n', str(lines),
+                                   '--no-pager', '-q', '-o', 'cat'])
+        if rc != 0:
+            return []
+        return [line.strip()[:MAX_JOURNAL_LINE] for line in out.splitlines()
+                if line.strip() and line.strip() != '-- No entries --']
 
     def reset_failed(self, name):
         unit = 'container@%s.service' % name

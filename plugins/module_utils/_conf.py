@@ -162,7 +162,7 @@ def conf_values_errors(values):
         if not problems:
             clean[key] = text[key]
     for check in (_flag_errors, _address_errors, _mac_errors, _port_errors, _interface_errors,
-                  _path_errors, _private_users_errors, _nspawn_flag_errors):
+                  _path_errors, _private_users_errors, _nspawn_flag_errors, _gateway_errors, _mount_point_errors):
         errors.extend(check(clean))
     errors.extend(_pairing_errors(text))
     errors.extend(_network_mode_errors(text))
@@ -207,17 +207,19 @@ def _flag_errors(text):
 
 
 def _address_errors(text):
+    # HOST_ADDRESS/LOCAL_ADDRESS take either family, as on NixOS: the unit passes them to `ip`,
+    # which infers it. The *6 keys take IPv6 only (the unit uses `ip -6`).
     errors = []
-    for key, version in (('HOST_ADDRESS', 4), ('LOCAL_ADDRESS', 4),
+    for key, version in (('HOST_ADDRESS', None), ('LOCAL_ADDRESS', None),
                          ('HOST_ADDRESS6', 6), ('LOCAL_ADDRESS6', 6)):
         if text.get(key) and parse_address(text[key], version) is None:
-            errors.append('%s: %r is not an IPv%d address with an optional /prefix'
-                          % (_label(key), text[key], version))
+            errors.append('%s: %r is not an %s address with an optional /prefix'
+                          % (_label(key), text[key], 'IPv6' if version else 'IPv4 or IPv6'))
     return errors
 
 
-def parse_address(value, version):
-    """``ipaddress.ip_interface`` of ``ADDRESS[/PREFIX]`` of that IP version, or None."""
+def parse_address(value, version=None):
+    """``ipaddress.ip_interface`` of ``ADDRESS[/PREFIX]`` (of that IP version when given), or None."""
     address, slash, prefix = value.partition('/')
     if slash and not _PREFIX.match(prefix):
         return None                     # no netmask or hostmask forms: `ip addr` wants a length
@@ -225,7 +227,7 @@ def parse_address(value, version):
         interface = ipaddress.ip_interface(value)
     except ValueError:
         return None
-    if interface.version != version or '%' in address:
+    if (version and interface.version != version) or '%' in address:
         return None
     return interface
 
@@ -242,6 +244,11 @@ def _pairing_errors(text):
         if host and local and host.split('/')[0] == local.split('/')[0]:
             errors.append('%s and %s must differ, both are %s'
                           % (_label(host_key), _label(local_key), host.split('/')[0]))
+        host_ip, local_ip = parse_address(host), parse_address(local)
+        if host_ip and local_ip and host_ip.version != local_ip.version:
+            # The container's default route via HOST_ADDRESS needs an address of its own family.
+            errors.append('%s (%s) and %s (%s) must be of the same IP version'
+                          % (_label(host_key), host, _label(local_key), local))
     return errors
 
 
@@ -291,10 +298,18 @@ def _port_errors(text):
 def _interface_errors(text):
     errors = []
     for key in ('HOST_BRIDGE', 'INTERFACES', 'MACVLANS'):
+        seen = set()
         for ifname in text.get(key, '').split():
             problem = interface_name_error(ifname)
             if problem:
                 errors.append('%s: %s' % (_label(key), problem))
+            if ifname in seen:
+                errors.append('%s: %s is listed more than once' % (_label(key), ifname))
+            seen.add(ifname)
+    # A moved interface is gone from the host, so nspawn could not put a macvlan on it.
+    for ifname in sorted(set(text.get('INTERFACES', '').split()) & set(text.get('MACVLANS', '').split())):
+        errors.append('%s: %s is also in %s; an interface moved into the container cannot carry a macvlan'
+                      % (_label('INTERFACES'), ifname, _label('MACVLANS')))
     return errors
 
 
@@ -338,6 +353,41 @@ def option_of_flag(word):
         if word.startswith(prefix):
             return option
     return None
+
+
+def _gateway_errors(text):
+    """Without a bridge the guest's default route goes via the host address: no prefix there."""
+    if text.get('HOST_BRIDGE'):
+        return []
+    errors = ['%s: %r must be a plain address (no /prefix): the container\'s default route goes via it'
+              % (_label(key), text[key]) for key in ('HOST_ADDRESS', 'HOST_ADDRESS6') if '/' in text.get(key, '')]
+    # The host routes LOCAL_ADDRESS to ve-NAME as written: `ip route` refuses host bits under a prefix.
+    for key, version in (('LOCAL_ADDRESS', 4),):
+        interface = parse_address(text[key], version) if '/' in text.get(key, '') else None
+        if interface is not None and interface.ip != interface.network.network_address:
+            errors.append('%s: %r cannot be routed to the container (host bits under the /prefix): give it '
+                          'without a prefix' % (_label(key), text[key]))
+    return errors
+
+
+def _mount_point_errors(text):
+    """Mount points nspawn could never mount: relative, the root itself, or through '..'."""
+    errors = []
+    for word in text.get('EXTRA_NSPAWN_FLAGS', '').split():
+        option, mount_point = _mount_of_flag(word)
+        if not option:
+            continue
+        paths = [('mount point', mount_point)]
+        if option == 'bind_mounts':
+            paths.append(('host path', word.split('=', 1)[1].split(':')[0]))
+        for what, path in paths:
+            if not path.startswith('/'):
+                errors.append('%s: %s %r must be an absolute path' % (option, what, path))
+            elif '..' in path.split('/'):
+                errors.append('%s: %s %r must not contain ".."' % (option, what, path))
+            elif what == 'mount point' and not path.strip('/'):
+                errors.append('%s: %s %r is the container\'s root' % (option, what, path))
+    return errors
 
 
 def _mount_of_flag(word):

@@ -14,10 +14,21 @@ import os
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, render_conf, KNOWN_KEYS
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, options_from_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
+    read_file,
     write_file_atomically,
     FileLock,
     HostState,
 )
+from ansible_collections.nixfleet.containers.plugins.module_utils._cli import CliError
+from ansible_collections.nixfleet.containers.plugins.module_utils._container_checks import (
+    check_address_pair,
+    check_bind_sources,
+    check_run_options,
+    check_unit_dir,
+    keep_current_guest,
+    snapshot,
+)
+from ansible_collections.nixfleet.containers.plugins.module_utils._container_diff import container_diff
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     nix_configuration_error,
@@ -46,7 +57,9 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._state import 
 # What a wants-link points to: the template the imperative containers run as (facts §5.1).
 TEMPLATE_UNIT = '/etc/systemd/system/container@.service'
 # settings adds to config, so it excludes the other guest sources.
-CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS] + [('settings', key) for key in GUEST_OPTIONS if key != 'config']
+# A recreate starts a new profile: there is no earlier generation to roll back to.
+CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS] + [('settings', key) for key in GUEST_OPTIONS if key != 'config'] + [
+    ('recreate', 'rollback')]
 
 
 def container_argument_spec():
@@ -105,10 +118,12 @@ class ContainerManager(object):
             self.prepare()
             return self.apply()
 
-    def prepare(self, reasons=None):
+    def prepare(self, reasons=None, check_conflicts=True):
         """Read, compute the desired state and the plan; nothing changes. Raises ValueError.
 
         REASONS, when given, say why in the caller's words (e.g. a removal by exclusive=true).
+        With CHECK_CONFLICTS false the caller calls :meth:`check_conflicts` once every
+        container of the run is planned.
         """
         self._validate_name()
         current = self.current = with_unit_files(self.host.current(self.name), self.params['systemd_unit_dir'])
@@ -123,20 +138,92 @@ class ContainerManager(object):
             self.result['generation_before'] = current.get('generation')
         if self.module._diff:
             self.result['diff'] = self._diff(current, desired, plan)
+        self.host.plan_conf(self.name, None if desired['state'] == 'absent' else desired['conf'])
+        if check_conflicts:
+            self.check_conflicts()
         return plan
 
+    def check_conflicts(self):
+        """Refuse a new or changed conf that takes another container's address or host port."""
+        if not set(self.plan.steps) & set(['create', 'write_conf']):
+            return
+        errors = self.host.conflict_errors(self.name, self.desired['conf'])
+        if errors:
+            raise ValueError('; '.join(errors))
+
     def apply(self):
-        """Carry the plan out (not in check mode). Raises CliError when a command fails."""
+        """Carry the plan out (not in check mode). Raises CliError when a command fails.
+
+        A failed command puts an existing container's previous state back (atomic per container).
+        """
         plan, current, desired = self.plan, self.current, self.desired
         if self.module.check_mode or not plan.changes:
             return self.result
-        self._execute(plan, current, desired)
+        saved = snapshot(current)
+        try:
+            self._execute(plan, current, desired)
+        except CliError as error:
+            raise self._failed_apply(error, saved)
         after = with_unit_files(self.host.refresh(self.name), self.params['systemd_unit_dir'])
+        if self.result.get('diff') and after:
+            # What was written, bookkeeping (the system just built) included.
+            self.result['diff'][0]['after'] = after['conf_text']
         self.result['container'] = public_facts(after)
         if after:
             self.result['generation_after'] = after.get('generation')
         self.result['changed'] = self._really_changed(plan, current, after)
         return self.result
+
+    # a failed apply -------------------------------------------------------------------------
+    def _failed_apply(self, error, saved):
+        """Put the state before the run back (an existing container), then the error to raise.
+
+        The message carries the unit's own words (its journal) and what was put back; the
+        result carries the container as it is now.
+        """
+        msg = error.msg
+        words = self.runner.journal_tail(self.name) if 'start' in msg or 'reload' in msg else []
+        if words:
+            msg += '. The unit said: %s' % ' | '.join(words)
+        if saved is not None:
+            try:
+                self._restore(saved)
+                msg += '. The previous conf, configuration.nix, generation and unit files were put back%s' % (
+                    ' and the container was started again' if saved['running'] else '')
+            except (CliError, OSError, IOError) as again:
+                msg += '. Putting the previous state back failed too: %s' % getattr(again, 'msg', again)
+        try:
+            after = with_unit_files(self.host.refresh(self.name), self.params['systemd_unit_dir'])
+            self.result['container'] = public_facts(after)
+            if after:
+                self.result['generation_after'] = after.get('generation')
+        except (CliError, ValueError, OSError, IOError):
+            pass
+        return CliError(msg, error.cmd, error.rc, error.stdout, error.stderr)
+
+    def _restore(self, saved):
+        runner, layout = self.runner, self.layout
+        now = self.host.refresh(self.name) or {}
+        if now.get('active_state') not in (None, 'inactive'):
+            runner.stop(self.name)
+        with FileLock(LOCK_PATH):
+            if read_file(layout.conf_path(self.name)) != saved['conf_text']:
+                write_file_atomically(layout.conf_path(self.name), saved['conf_text'])
+        path = layout.configuration_nix(self.name)
+        if saved['configuration_nix'] is not None and read_file(path) != saved['configuration_nix']:
+            write_file_atomically(path, saved['configuration_nix'])
+        profile = layout.system_profile(self.name)
+        if saved['generation'] and _profile_target(profile) != saved['system_path']:
+            runner.call([self.host.nix_env, '-p', profile, '--switch-generation', str(saved['generation'])],
+                        'nix-env --switch-generation %s of %s' % (saved['generation'], profile))
+        if (saved['unit_dropin'] or '') != (read_file(dropin_path(self.params['systemd_unit_dir'], self.name)) or ''):
+            self._write_dropin(saved['unit_dropin'] or '')
+        if saved['auto_start'] != os.path.lexists(wants_link_path(self.params['systemd_unit_dir'], self.name)):
+            self._set_link(saved['auto_start'])
+        if saved['running']:
+            if now.get('active_state') in ('failed', 'activating'):
+                runner.reset_failed(self.name)   # the failed start may have used up the start limit
+            runner.start(self.name, timeout=self.params['start_timeout'])
 
     def _really_changed(self, plan, before, after):
         # A forced rebuild that produced the same system changed nothing (facts §1.3.2:
@@ -150,9 +237,12 @@ class ContainerManager(object):
         error = container_name_error(self.name)
         if error:
             raise ValueError('name: %s' % error)
+        check_unit_dir(self.params.get('systemd_unit_dir'))
 
     def _desired(self, current):
         p = self.params
+        check_address_pair(p)
+        check_run_options(p)
         desired = dict(state=p['state'], restart=p['restart'], recreate=p['recreate'],
                        rollback=p['rollback'], rebuild=p['rebuild'])
         if p['state'] == 'absent':
@@ -175,7 +265,10 @@ class ContainerManager(object):
             for key in NETWORK_OPTION_NAMES:
                 if p.get(key) is None:
                     options[key] = None
+        check_bind_sources(p.get('bind_mounts'))
         self._apply_guest_choice(options, desired)
+        if p['recreate'] and current:
+            keep_current_guest(desired, options, current)
         self._allocate_addresses(options, current)
         conf = conf_from_options(options)
         error = conf_values_error(conf)
@@ -259,42 +352,7 @@ class ContainerManager(object):
 
     # diff ---------------------------------------------------------------------------------
     def _diff(self, current, desired, plan):
-        before_conf = current['conf_text'] if current else ''
-        before_nix = (current or {}).get('configuration_nix') or ''
-        if plan.action == 'destroy' or desired['state'] == 'absent':
-            after_conf, after_nix = '', ''
-        else:
-            after_conf = render_conf(_without_new_meta(desired['conf'], current))
-            extra = desired.get('extra')
-            if extra is None and current is None and not desired.get('system_path') \
-                    and not desired['conf'].get('FLAKE'):
-                extra = ''
-            after_nix = render_configuration_nix(self.name, extra) if extra is not None else before_nix
-        conf_path = self.layout.conf_path(self.name)
-        nix_path = self.layout.configuration_nix(self.name)
-        unit_files = [d for d in self._unit_files_diff(current, desired) if d['before'] != d['after']]
-        return [
-            dict(before_header=conf_path, after_header=conf_path, before=before_conf, after=after_conf),
-            dict(before_header=nix_path, after_header=nix_path, before=before_nix, after=after_nix),
-            dict(before_header='run state', after_header='run state',
-                 before=_run_state(current) + '\n', after=_run_state_after(current, desired, plan) + '\n'),
-        ] + unit_files
-
-    def _unit_files_diff(self, current, desired):
-        current = current or {}
-        link_after = desired.get('auto_start_link')
-        if link_after is None:
-            link_after = bool(current.get('auto_start'))
-        return [
-            dict(before_header='auto_start (machines.target wants-link)',
-                 after_header=wants_link_path(self.params['systemd_unit_dir'], self.name),
-                 before='%s\n' % bool(current.get('auto_start')), after='%s\n' % link_after),
-            dict(before_header=current.get('unit_dropin_path') or 'unit drop-in',
-                 after_header=dropin_path(self.params['systemd_unit_dir'], self.name),
-                 before=current.get('unit_dropin') or '',
-                 after=(current.get('unit_dropin') or '') if desired.get('unit_dropin') is None
-                 else desired['unit_dropin']),
-        ]
+        return container_diff(self.name, self.layout, self.params['systemd_unit_dir'], current, desired, plan)
 
     # executing ----------------------------------------------------------------------------
     def _execute(self, plan, current, desired):
@@ -321,12 +379,20 @@ class ContainerManager(object):
                 self._record_system(desired)
             elif step == 'rollback':
                 runner.rollback_profile(self.layout.system_profile(self.name))
+            elif step == 'write_configuration':
+                self._write_configuration(desired)
             elif step == 'reload':
                 runner.reload(self.name)
             elif step == 'link':
                 self._set_link(desired['auto_start_link'])
             elif step == 'write_dropin':
                 self._write_dropin(desired['unit_dropin'])
+
+    def _write_configuration(self, desired):
+        """configuration.nix as given, and the conf records the system it was built as."""
+        path = self.layout.configuration_nix(self.name)
+        write_file_atomically(path, render_configuration_nix(self.name, desired['extra']))
+        self._record_system(desired)
 
     def _set_link(self, wanted):
         """machines.target wants container@NAME.service (facts §5.1, §9), or no longer does."""
@@ -368,7 +434,7 @@ class ContainerManager(object):
             bridge=options.get('host_bridge') if private else None,
             port=desired['conf'].get('HOST_PORT') if private else None,
             auto_start=bool(options.get('auto_start')),
-            config=extra if (self.params['config'] or self.params['settings']) else None,
+            config=extra if not self.params['config_file'] else None,
             config_file=self.params['config_file'],
             flake=options.get('flake'),
             flake_attr=options.get('flake_attr'),
@@ -403,16 +469,8 @@ class ContainerManager(object):
         path = self.layout.conf_path(self.name)
         text = render_conf(values)
         with FileLock(LOCK_PATH):
-            if _read(path) != text:
+            if read_file(path) != text:
                 write_file_atomically(path, text)
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
 
 
 def _profile_target(profile):
@@ -429,33 +487,6 @@ def _with_kept_keys(conf, current_conf):
         if key not in merged and key not in KNOWN_KEYS:
             merged[key] = value
     return merged
-
-
-def _without_new_meta(conf, current):
-    shown = dict(conf)
-    old = (current or {}).get('conf', {})
-    for key in ('NIXFLEET_SYSTEM', 'NIXFLEET_CONFIG_SHA256'):
-        if key in old:
-            shown[key] = old[key]
-        else:
-            shown.pop(key, None)
-    return shown
-
-
-def _run_state(container):
-    if container is None:
-        return 'absent'
-    return 'running' if container.get('running') else 'stopped'
-
-
-def _run_state_after(current, desired, plan):
-    if desired['state'] == 'absent':
-        return 'absent'
-    if 'start' in plan.steps:
-        return 'running'
-    if 'stop' in plan.steps:
-        return 'stopped'
-    return _run_state(current) if current else 'stopped'
 
 
 def public_facts(container):

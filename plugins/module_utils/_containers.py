@@ -45,8 +45,7 @@ def element_argument_spec():
 def containers_argument_spec():
     return dict(
         containers=dict(type='list', elements='dict', required=True, options=element_argument_spec(),
-                        mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE,
-                        required_together=[('host_address', 'local_address')]),
+                        mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE),
         exclusive=dict(type='bool', default=False),
         only=dict(type='list', elements='str'),
         nixos_container_bin=dict(type='path'),
@@ -131,10 +130,19 @@ class ContainerSet(object):
             params['nixos_container_bin'] = self.params['nixos_container_bin']
             manager = ContainerManager(self.module, params, host)
             try:
-                manager.prepare()
+                manager.prepare(check_conflicts=False)
             except ValueError as e:
                 raise ValueError('containers[%d] (%s): %s' % (index, spec['name'], e))
             self.managers.append(manager)
+        # Once every container is planned: the others are checked as they will be after the run.
+        errors = []
+        for index, manager in enumerate(self.managers[len(self.removals):]):
+            try:
+                manager.check_conflicts()
+            except ValueError as e:
+                errors.append('containers[%d] (%s): %s' % (index, manager.name, e))
+        if errors:
+            raise ValueError('; '.join(errors))
 
     def in_scope(self, name):
         only = self.params['only']

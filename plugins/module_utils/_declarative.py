@@ -21,11 +21,16 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._conf import c
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import (
     binary_finder,
+    read_file,
     write_file_atomically,
     FileLock,
     MODULE_LOCK_PATH,
 )
-from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._names import (
+    container_name_error,
+    declarative_max_length,
+    MAX_MACHINE_NAME_LENGTH,
+)
 from ansible_collections.nixfleet.containers.plugins.module_utils._nix import (
     attr_name,
     nix_attrset_body_error,
@@ -66,10 +71,16 @@ def declarative_argument_spec():
 # ---------------------------------------------------------------------------------------
 # Checking
 
-def input_errors(params):
-    """Every reason the options cannot become a container definition, each naming its option."""
+def input_errors(params, kernel_release=None):
+    """Every reason the options cannot become a container definition, each naming its option.
+
+    ``kernel_release``: the host kernel's version (``uname -r``), for NixOS's name-length rule.
+    """
     name = params.get('name')
-    error = container_name_error(name)
+    if kernel_release is None:
+        kernel_release = os.uname()[2]
+    error = container_name_error(name, declarative_max_length(params.get('private_network') is not False,
+                                                              kernel_release))
     if error:
         return ['name: %s' % error]
     errors = []
@@ -207,7 +218,7 @@ def is_managed(text):
 
 def managed_names(directory, read=None, listdir=os.listdir):
     """Names of the container files in DIRECTORY this module wrote (by their first line)."""
-    read = read or _read
+    read = read or read_file
     try:
         entries = listdir(directory)
     except OSError:
@@ -215,20 +226,12 @@ def managed_names(directory, read=None, listdir=os.listdir):
     names = []
     for entry in entries:
         match = _FILE_NAME.match(entry)
-        if not match or entry == IMPORTS_FILE or container_name_error(match.group(1)):
+        if not match or entry == IMPORTS_FILE or container_name_error(match.group(1), MAX_MACHINE_NAME_LENGTH):
             continue
         text = read(os.path.join(directory, entry))
         if text is not None and is_managed(text):
             names.append(match.group(1))
     return sorted(names)
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,8 +266,8 @@ class DeclarativeManager(object):
 
     def _run(self):
         p = self.params
-        before = _read(self.path)
-        imports_before = _read(self.imports_path)
+        before = read_file(self.path)
+        imports_before = read_file(self.imports_path)
         for path, text in ((self.path, before), (self.imports_path, imports_before)):
             if text is not None and not is_managed(text):
                 raise ValueError('%s exists and was not written by this module (its first line is not "%s"); '
@@ -324,7 +327,7 @@ class DeclarativeManager(object):
             raise ValueError('config: the rendered %s does not parse: %s' % (self.path, error))
         config_file = self.params.get('config_file')
         if config_file:
-            error = nix_parse_error(_read(config_file) or '', run)
+            error = nix_parse_error(read_file(config_file) or '', run)
             if error:
                 raise ValueError('config_file: %s does not parse: %s' % (config_file, error))
 

@@ -88,7 +88,6 @@ _CONTAINER = {
     'additionalProperties': False,
     'required': ['name'],
     'properties': _CONTAINER_PROPERTIES,
-    'dependentRequired': {'host_address': ['local_address'], 'local_address': ['host_address']},
 }
 
 FLEET_SCHEMA = {
@@ -188,6 +187,27 @@ def fleet_address_errors(specs):
     return errors
 
 
+def fleet_port_errors(specs):
+    """A host port forwarded by two containers of one host (nspawn --port), as SpecProblem objects."""
+    errors = []
+    for host, containers in specs.items():
+        first = {}      # (protocol, port) -> (index, name)
+        for index, spec in enumerate(containers if isinstance(containers, list) else []):
+            if not isinstance(spec, dict) or not isinstance(spec.get('forward_ports'), list):
+                continue
+            for number, forward in enumerate(spec['forward_ports']):
+                if not isinstance(forward, dict) or not isinstance(forward.get('host_port'), int):
+                    continue
+                key = (forward.get('protocol') or 'tcp', forward['host_port'])
+                seen = first.setdefault(key, (index, spec.get('name')))
+                if seen[0] == index:
+                    continue
+                errors.append(SpecProblem(host, index, spec.get('name'), [index, 'forward_ports', number, 'host_port'], (
+                    'host port %d/%s is also forwarded by container %s on this host (containers[%d])'
+                    % (key[1], key[0], seen[1], seen[0]))))
+    return errors
+
+
 def _address_key(value):
     if not isinstance(value, str):
         return None
@@ -198,8 +218,15 @@ def _address_key(value):
 
 
 def module_options(container):
-    """The part of one spec that the nixos_containers module takes."""
-    return dict((k, v) for k, v in container.items() if k in MODULE_FIELDS)
+    """The part of one spec that the nixos_containers module takes.
+
+    The spec declares a container's forwards: none given means none (a forward removed from
+    the spec, or added to the conf by hand, is drift), not "leave them as they are".
+    """
+    options = dict((k, v) for k, v in container.items() if k in MODULE_FIELDS)
+    if options.get('state') != 'absent' and options.get('private_network', True) is not False:
+        options.setdefault('forward_ports', [])
+    return options
 
 
 def _error(host, containers, path, message):

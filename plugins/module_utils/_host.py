@@ -21,6 +21,7 @@ import tempfile
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import allocate_pair, collect_used_ipv4
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
+from ansible_collections.nixfleet.containers.plugins.module_utils._conflicts import conflicts
 from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 from ansible_collections.nixfleet.containers.plugins.module_utils._errors import failure_of, InputError, NixfleetError
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
@@ -116,6 +117,8 @@ class HostState(object):
         self._conf_addresses = None
         self._live = None
         self.claimed = set()
+        self.planned = {}
+        self._live_addresses = None
         self._warned = set()
         self._query = Runner(self.run, systemctl=self.systemctl)
 
@@ -137,7 +140,8 @@ class HostState(object):
     def new_runner(self):
         """A runner of its own (its ``actions`` are one container's), sharing the binaries."""
         return Runner(self.run, nixos_container=self.nixos_container, systemctl=self.systemctl,
-                      nix_env=self.nix_env, scratch_dir=self.scratch_dir)
+                      nix_env=self.nix_env, scratch_dir=self.scratch_dir,
+                      journalctl=self.bin('journalctl', required=False))
 
     @contextlib.contextmanager
     def mutating(self):
@@ -179,7 +183,7 @@ class HostState(object):
             self._conf_addresses = {}
             for name in self.layout.list_names():
                 container = self._containers.get(name)
-                conf = container['conf'] if container else parse_conf(_read(self.layout.conf_path(name)) or '')
+                conf = container['conf'] if container else parse_conf(read_file(self.layout.conf_path(name)) or '')
                 self._conf_addresses[name] = collect_used_ipv4([conf])
         if self._live is None:
             self._live = collect_used_ipv4([], live=self._live_ipv4())
@@ -188,6 +192,39 @@ class HostState(object):
             if name != exclude:
                 used |= addresses
         return used
+
+    def plan_conf(self, name, conf):
+        """What NAME's conf will be after this run (None: the container goes)."""
+        self.planned[name] = conf
+
+    def conflict_errors(self, name, conf):
+        """Conflicts of NAME's CONF with the other containers and the host's addresses.
+
+        Containers apply one after another, so another container counts with its conf of now
+        and with its conf after this run (unless it goes).
+        """
+        now, after = {}, {}
+        for other in self.layout.list_names():
+            container = self._containers.get(other)
+            now[other] = container['conf'] if container else parse_conf(read_file(self.layout.conf_path(other)) or '')
+        after.update(self.planned)
+        for other, planned in self.planned.items():
+            if planned is None:
+                now.pop(other, None)
+        if self._live_addresses is None:
+            self._live_addresses = self._live_interface_addresses()
+        errors = conflicts(name, conf, now, self._live_addresses)
+        return errors + [e for e in conflicts(name, conf, after) if e not in errors]
+
+    def _live_interface_addresses(self):
+        ip = self.bin('ip', required=False)
+        if not ip:
+            return []
+        rc, out, err = self.run([ip, '-j', 'addr', 'show'])
+        if rc != 0 or not out.strip():
+            return []
+        return [(link.get('ifname', ''), a['local']) for link in json.loads(out)
+                for a in link.get('addr_info', []) if a.get('local')]
 
     def allocate(self, exclude=None):
         host, local = allocate_pair(self.used_ipv4(exclude))
@@ -217,7 +254,8 @@ _MISSING_BINARY = {
 }
 
 
-def _read(path):
+def read_file(path):
+    """The text of PATH, or None when it cannot be read."""
     try:
         with open(path) as f:
             return f.read()

@@ -19,7 +19,11 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._state import 
 
 
 def gather(module):
+    """The facts; raises ValueError for a name no container can have (it is part of a path)."""
     name = module.params['name']
+    if name is not None and (not name or '/' in name or '\0' in name or name.startswith('.')):
+        # Looser than the create rule: a declarative container may have a longer name or a '_'.
+        raise ValueError('name: %r is not a container name (empty, with "/" or starting with ".")' % name)
     layout = Layout.detect()
     which = binary_finder(module)
     systemctl = which('systemctl')

@@ -17,14 +17,23 @@ import re
 MAX_NAME_LENGTH = 11
 # The kernel's IFNAMSIZ is 16 bytes including the terminating NUL.
 IFNAMSIZ_MAX = 15
+# systemd refuses longer machine names (and host names); declarative names are bounded by it.
+MAX_MACHINE_NAME_LENGTH = 64
+# NixOS asserts the 11-character limit for declarative containers with privateNetwork only on
+# kernels whose version compares at or below this (no interface altnames before 5.8).
+ALTNAME_KERNEL = '5.8'
 
 _NAME_CHARACTERS = re.compile(r'^[a-zA-Z0-9_-]+\Z')
 # The kernel refuses these bytes in interface names (dev_valid_name: '/', ':' and isspace()).
 _IFNAME_FORBIDDEN = frozenset('/: \t\n\v\f\r\0')
 
 
-def container_name_error(name):
-    """Why ``name`` cannot name a container, or None when it can."""
+def container_name_error(name, max_length=MAX_NAME_LENGTH):
+    """Why ``name`` cannot name a container, or None when it can.
+
+    ``max_length``: the CLI's 11 characters by default (facts §3); declarative containers pass
+    :func:`declarative_max_length`.
+    """
     if not isinstance(name, str):
         return 'container name must be a string, got %s' % type(name).__name__
     if not name:
@@ -36,11 +45,60 @@ def container_name_error(name):
                 'refuse names with underscores' % name)
     if name.startswith('-'):
         return 'container name %r must not start with "-" (it would be read as an option)' % name
-    if len(name) > MAX_NAME_LENGTH:
+    if len(name) > max_length:
+        if max_length >= MAX_MACHINE_NAME_LENGTH:
+            return ('container name %r is %d characters long, systemd allows at most %d'
+                    % (name, len(name), max_length))
         return ('container name %r is %d characters long, at most %d are allowed: the host-side '
                 'interface ve-%s must fit the kernel\'s %d-byte interface names'
-                % (name, len(name), MAX_NAME_LENGTH, name, IFNAMSIZ_MAX))
+                % (name, len(name), max_length, name, IFNAMSIZ_MAX))
     return None
+
+
+def declarative_max_length(private_network, kernel_release):
+    """The longest declarative name NixOS accepts: 11 characters with a private network on a
+    kernel whose version compares at or below 5.8 (no altnames, so a shortened ``ve-`` name
+    could not be found), else systemd's machine name limit."""
+    if private_network and compare_versions(kernel_release, ALTNAME_KERNEL) <= 0:
+        return MAX_NAME_LENGTH
+    return MAX_MACHINE_NAME_LENGTH
+
+
+def _version_components(version):
+    # As Nix's builtins.splitVersion: runs of digits and runs of other characters; '.' and '-' separate.
+    return re.findall(r'[0-9]+|[^0-9.\-]+', version)
+
+
+def _component_order(a, b):
+    if a == b:
+        return 0
+    a_number, b_number = a.isdigit(), b.isdigit()
+    if a_number and b_number:
+        return (int(a) > int(b)) - (int(a) < int(b))
+    if a == '' and b_number:
+        return -1
+    if b == '' and a_number:
+        return 1
+    if a == 'pre':
+        return -1
+    if b == 'pre':
+        return 1
+    if b_number:
+        return -1
+    if a_number:
+        return 1
+    return (a > b) - (a < b)
+
+
+def compare_versions(a, b):
+    """-1, 0 or 1 as Nix's ``builtins.compareVersions`` orders versions A and B."""
+    left, right = _version_components(a), _version_components(b)
+    for index in range(max(len(left), len(right))):
+        order = _component_order(left[index] if index < len(left) else '',
+                                 right[index] if index < len(right) else '')
+        if order:
+            return order
+    return 0
 
 
 def host_interface_name(name, bridged=False):

@@ -149,8 +149,11 @@ class NetworkManager(object):
             if error:
                 raise ValueError('name: %s' % error)
         interface = params.get('interface')
+        releasing = params.get('bridge_state') == 'absent'
+        if releasing and not params.get('bridge'):
+            raise ValueError('bridge_state: absent needs bridge, the bridge to release the interface from')
         if interface is None and name:
-            interface = host_interface_name(name, bridged=bool(params.get('bridge')))
+            interface = host_interface_name(name, bridged=bool(params.get('bridge')) and not releasing)
         for key, value in (('interface', interface), ('bridge', params.get('bridge'))):
             if value is not None:
                 error = interface_name_error(value)
@@ -343,7 +346,9 @@ class NetworkManager(object):
         view = dict(before[ifname])
         handle = _LinkHandle(self.nl, ifname, link)
         absent = self.params.get('state') == 'absent'
-        link_state = self.params.get('link_state') or 'up'
+        releasing = self.params.get('bridge_state') == 'absent'
+        # Releasing a port changes nothing else about it unless asked (a down port stays down).
+        link_state = self.params.get('link_state') or (None if releasing else 'up')
         if absent:
             for network in sorted(set(local_routes or []) & set(routes), key=_netlink._sort_key):
                 steps.append(self._record('remove route %s via %s' % (network, ifname), handle.del_route, network))
@@ -355,7 +360,12 @@ class NetworkManager(object):
             after[ifname] = view
             return
         bridge = self.params.get('bridge')
-        if bridge:
+        if bridge and self.params.get('bridge_state') == 'absent':
+            # Release only a port of this bridge: another bridge's port is not ours to touch.
+            if link.get('master') == bridge:
+                steps.append(self._record('release %s from %s' % (ifname, bridge), handle.set, master=0))
+                view['master'] = ''
+        elif bridge:
             bridge_link = links.get(bridge)
             planned = any(s['name'] == bridge and s['state'] == 'present' for s in self._bridge_specs())
             if bridge_link is None and not planned:
@@ -374,7 +384,7 @@ class NetworkManager(object):
                 steps.append(self._record('add %s to %s' % (interface, ifname), handle.add_address, interface))
             view['addresses'] = [str(a) for a in sorted((set(addresses) - set(remove)) | set(add), key=_netlink._sort_key)
                                  if not _netlink._is_link_local(a)]
-        if local_routes is not None and link_state == 'up':
+        if local_routes is not None and link_state != 'down':
             missing = [r for r in local_routes if r not in routes]
             for network in missing:
                 steps.append(self._record('add route %s via %s' % (network, ifname), handle.add_route, network))

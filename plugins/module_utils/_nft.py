@@ -308,7 +308,10 @@ def render_table(spec, version):
             _match(_payload(family, 'saddr'), _addr_value(network)),
             _match(_meta('oifname'), external),
             _source_nat(spec, version)]))
-    return dict(chains=chains, rules=rules)
+    # nft lists a table chain by chain: keep the rules in that order, so what is read back
+    # after the change compares equal (sorted is stable: each chain keeps its own order).
+    order = [name for name, dummy, dummy2 in CHAINS]
+    return dict(chains=chains, rules=sorted(rules, key=lambda rule: order.index(rule['chain'])))
 
 
 def _destination_text(forward):

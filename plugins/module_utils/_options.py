@@ -111,8 +111,11 @@ OPTIONS = (
         'systemd-machined and declarative NixOS containers refuse it.',
     ], doc_declarative=[
         'Name of the container, the attribute under C(containers) and the file name C(NAME.nix).',
-        'The rules of M(nixfleet.containers.nixos_container): letters, digits and C(-) only, at most 11 '
-        'characters; C(_) is refused, as NixOS refuses it. V(default) is taken by the imports file.',
+        'Letters, digits and C(-) only; C(_) is refused, as NixOS refuses it. V(default) is taken by the imports file.',
+        'Length as NixOS checks it: at most 11 characters only with O(private_network) on a host whose kernel '
+        'version (C(uname -r)) compares at or below 5.8; on newer kernels up to 64 characters, because '
+        'systemd-nspawn shortens a long host-side C(ve-NAME) and keeps the full name as an interface altname. '
+        'M(nixfleet.containers.nixos_container) keeps the CLI\'s 11 characters.',
     ]),
     Option('state', default='started', choices=list(_STATES), schema={'enum': list(_STATES)}, doc=[
         'V(started) the container exists and runs.',
@@ -136,11 +139,17 @@ OPTIONS = (
     Option('recreate', 'bool', default=False, modes=LIVE, doc=[
         'Destroy and create the container again, even when nothing changed. Its root directory is lost.',
         'Its addresses are kept, because the module passes them explicitly.',
+        'Without O(config), O(settings), O(config_file), O(flake) or O(system_path) the guest is rebuilt from the '
+        'configuration it has now (its C(configuration.nix), its flake, or else its current system).',
+        'Mutually exclusive with O(rollback) (a recreated container has a new profile).',
     ]),
     Option('rollback', 'bool', default=False, modes=LIVE, doc=[
         "Switch the container's profile to the previous generation and activate it (reload when running, or "
         'stop and start when the conf file changes too).',
         'The next run without O(rollback) applies the declared configuration again.',
+        'With O(config) or O(settings) (the configuration of the generation rolled back to), its '
+        'C(configuration.nix) is written too, without a build.',
+        'Refused when there is no earlier generation, and together with O(recreate).',
     ]),
     Option('rebuild', 'bool', default=False, schema=_BOOL, doc=[
         "Rebuild the guest system even when the configuration text did not change (for example when a flake's "
@@ -229,28 +238,38 @@ OPTIONS = (
     Option('host_bridge', modes=EVERY, applies=CONF, conf_key='HOST_BRIDGE', nix='hostBridge', change=RESTART,
            network=True, schema=_STR, doc=[
                'Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address.',
+               'A bridged container needs no address option: O(local_address) and O(local_address6) alone, or none '
+               '(the guest configures its C(eth0) itself), as NixOS allows. No address pair is allocated for it.',
            ], doc_declarative=[
                'C(hostBridge). Put the host side on this bridge (it becomes C(vb-NAME)).',
+               'O(local_address) and O(local_address6) alone, or no address at all, are accepted, as NixOS accepts them.',
            ]),
     Option('host_address', modes=EVERY, applies=CONF, conf_key='HOST_ADDRESS', nix='hostAddress', change=RESTART,
            network=True, schema=_STR, doc=[
-               'IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME).',
-               'With O(local_address) not given either, a free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding '
+               'Address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6 as NixOS accepts it '
+               '(the unit passes it to C(ip), which infers the family). Written verbatim to C(HOST_ADDRESS), not '
+               'moved to O(host_address6); with IPv6 here O(local_address) must be IPv6 too, and '
+               'C(nixos-container show-ip) cannot show such a container.',
+               'Required with O(local_address) unless O(host_bridge) is set.',
+               'With none of O(host_address), O(local_address), O(host_address6) given and no O(host_bridge), a '
+               'free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding '
                'every address in any conf file, with or without prefix, and addresses on live interfaces) and '
                'written explicitly, so the container keeps it across O(recreate).',
            ], doc_declarative=[
-               'C(hostAddress), the IPv4 address (optionally with C(/prefix)) of the host side C(ve-NAME).',
+               'C(hostAddress), the address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6 '
+               'as NixOS accepts it (written verbatim).',
                'Unlike M(nixfleet.containers.nixos_container), no free pair is chosen for you: a definition in the '
                'host configuration must name its addresses. Without any address or bridge, the container has only '
                'loopback.',
            ]),
     Option('local_address', modes=EVERY, applies=CONF, conf_key='LOCAL_ADDRESS', nix='localAddress', change=RESTART,
            network=True, schema=_STR, doc=[
-               "IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given together with "
-               'O(host_address).',
+               "Address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6 (of the family of "
+               'O(host_address)). Given together with O(host_address), or alone with O(host_bridge) (then with the '
+               "bridge's prefix, like C(10.0.0.5/24)).",
            ], doc_declarative=[
-               "C(localAddress), the IPv4 address (optionally with C(/prefix)) of the container's C(eth0). Given "
-               'together with O(host_address).',
+               "C(localAddress), the address (optionally with C(/prefix)) of the container's C(eth0), IPv4 or IPv6. "
+               'Given together with O(host_address), or alone with O(host_bridge).',
            ]),
     Option('host_address6', modes=EVERY, applies=CONF, conf_key='HOST_ADDRESS6', nix='hostAddress6', change=RESTART,
            network=True, schema=_STR, doc=[
@@ -280,6 +299,11 @@ OPTIONS = (
                'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'host_port': _PORT, 'container_port': _PORT},
            }}, doc=[
                'Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).',
+               'Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward), '
+               'for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from '
+               'the host itself it works without.',
+               'A host port belongs to one container of the host; a port of another container (also one declared in '
+               'the same run) is refused before any change.',
            ], doc_declarative=[
                'C(forwardPorts), ports forwarded from the host to the container by systemd-nspawn.',
            ]),
@@ -343,12 +367,33 @@ OPTIONS = (
            ], doc_declarative=[
                'C(privateUsers) - C(no), C(identity), C(pick) or a UID base.',
            ]),
-    # Conf keys the declarative module writes that no module option sets yet (facts P-13).
+    # Conf keys the declarative module writes that no module option sets yet (facts P-13), then the host
+    # interfaces given to the container (read by every container's unit).
     Option('copy_resolv_conf', 'bool', modes=(), applies=CONF, conf_key='COPY_RESOLV_CONF', change=RESTART),
     Option('network_namespace_path', 'path', modes=(), applies=CONF, conf_key='NETWORK_NAMESPACE_PATH',
            change=RESTART),
-    Option('interfaces', 'list', elements='str', modes=(), applies=CONF, conf_key='INTERFACES', change=RESTART),
-    Option('macvlans', 'list', elements='str', modes=(), applies=CONF, conf_key='MACVLANS', change=RESTART),
+    Option('interfaces', 'list', elements='str', modes=EVERY, applies=CONF, conf_key='INTERFACES', nix='interfaces',
+           change=RESTART, schema=_STR_LIST, doc=[
+               'Host interfaces moved into the container while it runs (C(INTERFACES), one '
+               'C(--network-interface=) each; systemd-nspawn then gives the container its own network namespace '
+               'even without O(private_network)). The interface leaves the host at start and comes back at stop.',
+               'The conf key is read by the unit of every container, so imperative containers get it as declarative '
+               'ones do. V([]) removes them. A change is a restart.',
+               'An interface cannot be listed twice, nor also in O(macvlans).',
+           ], doc_declarative=[
+               'C(interfaces), host interfaces moved into the container while it runs.',
+               'An interface cannot be listed twice, nor also in O(macvlans).',
+           ]),
+    Option('macvlans', 'list', elements='str', modes=EVERY, applies=CONF, conf_key='MACVLANS', nix='macvlans',
+           change=RESTART, schema=_STR_LIST, doc=[
+               'Host interfaces that each get a macvlan in the container (C(MACVLANS), one C(--network-macvlan=) '
+               'each), named C(mv-IF) inside and created in bridge mode, so containers on the same interface reach '
+               'each other. The guest configures its addresses. Reaching them from the host needs a macvlan of the '
+               'host on the same interface.',
+               'Read by the unit of every container, as O(interfaces). V([]) removes them. A change is a restart.',
+           ], doc_declarative=[
+               'C(macvlans), host interfaces that each get a macvlan C(mv-IF) in the container (bridge mode).',
+           ]),
     Option('start_timeout', 'int', default=120, schema={'type': 'integer', 'minimum': 1}, doc=[
         'Seconds to wait for C(nixos-container start) (the guest reaching its default target) before failing.',
     ]),

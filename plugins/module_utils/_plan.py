@@ -154,6 +154,13 @@ def _refuse_declarative(current, what):
             % (current['name'], what, current['name']))
 
 
+def _refuse_rollback_at_oldest(current):
+    numbers = [g.get('number') for g in current.get('generations') or []]
+    if current.get('generation') is None or not [n for n in numbers if n is not None and n < current['generation']]:
+        raise PlanError('rollback: container %s has no generation before %s to roll back to'
+                        % (current['name'], current.get('generation')))
+
+
 def _plan_existing(current, desired):
     running = bool(current.get('running'))
     want_running = _want_running(current, desired['state'])
@@ -181,8 +188,13 @@ def _plan_existing(current, desired):
     steps = []
     rebuild = ['set_system'] if desired.get('system_path') else ['update']
     if desired.get('rollback'):
+        _refuse_rollback_at_oldest(current)
         reasons.insert(0, 'rollback requested')
         steps.append('rollback')
+        if desired.get('extra') is not None and current.get('extra_config') != desired['extra']:
+            # The configuration.nix of the generation rolled back to (no build: it is built already).
+            reasons.append('configuration.nix goes back to the given configuration')
+            steps.append('write_configuration')
     restart_needed = running and want_running and (restart_diffs or desired.get('restart'))
     if restart_needed:
         if desired.get('restart') and not restart_diffs:

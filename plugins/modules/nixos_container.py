@@ -146,10 +146,10 @@ container:
       description: The conf file's keys and values.
       type: dict
     host_address:
-      description: Host-side IPv4 address.
+      description: Host-side address (IPv4, or IPv6 as NixOS accepts it).
       type: str
     local_address:
-      description: Container IPv4 address.
+      description: Container address (IPv4, or IPv6 as NixOS accepts it).
       type: str
     generation:
       description: Current generation of the container's profile.
@@ -185,7 +185,6 @@ def main():
     module = AnsibleModule(
         argument_spec=container_argument_spec(),
         mutually_exclusive=CONTAINER_MUTUALLY_EXCLUSIVE,
-        required_together=[('host_address', 'local_address')],
         supports_check_mode=True,
     )
     manager = ContainerManager(module)

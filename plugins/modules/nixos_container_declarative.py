@@ -134,7 +134,6 @@ def main():
     module = AnsibleModule(
         argument_spec=declarative_argument_spec(),
         mutually_exclusive=MUTUALLY_EXCLUSIVE,
-        required_together=[('host_address', 'local_address')],
         supports_check_mode=True,
     )
     manager = DeclarativeManager(module)

@@ -42,7 +42,7 @@ EXAMPLES = r'''
     name: web
   register: web
 
-- name: Its address, as nixos-container show-ip prints it
+- name: Its IPv4 address as written in the conf (a /prefix is kept; null for an IPv6-only container)
   ansible.builtin.debug:
     msg: "{{ web.container.local_address }}"
   when: web.exists
@@ -84,10 +84,12 @@ containers:
       description: Whether the container has its own network namespace.
       type: bool
     host_address:
-      description: Host-side IPv4 address, as written in the conf.
+      description: Host-side address (IPv4, or IPv6 as NixOS accepts it), as written in the conf.
       type: str
     local_address:
-      description: The container's IPv4 address, as written in the conf (C(nixos-container show-ip) prints it without prefix).
+      description:
+        - The container's address (IPv4, or IPv6 as NixOS accepts it), as written in the conf.
+        - C(nixos-container show-ip) prints an IPv4 one without prefix.
       type: str
     host_address6:
       description: Host-side IPv6 address.

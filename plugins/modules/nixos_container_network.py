@@ -71,8 +71,20 @@ options:
     type: str
     choices: [up, down]
   bridge:
-    description: Enslave the interface to this bridge (it must exist or be listed in O(bridges)).
+    description:
+      - With O(bridge_state=present), enslave the interface to this bridge (it must exist or be listed in O(bridges)).
+      - With O(bridge_state=absent), release the interface from this bridge.
     type: str
+  bridge_state:
+    description:
+      - V(present) the interface is a port of O(bridge).
+      - V(absent) the interface is not a port of O(bridge) - it is released when it is, and left alone when it is a
+        port of another bridge or of none (so a second run changes nothing and another bridge's port is never
+        touched). The bridge need not exist.
+      - Only with O(bridge).
+    type: str
+    choices: [absent, present]
+    default: present
   when_missing:
     description:
       - What to do when the interface does not exist (the container is not running). V(fail) or V(skip).
@@ -193,6 +205,12 @@ EXAMPLES = r'''
       - name: br-ct
         addresses: [192.168.100.1/24]
         mtu: 1500
+
+- name: Take the host's eth1 out of br0 again
+  nixfleet.containers.nixos_container_network:
+    interface: eth1
+    bridge: br0
+    bridge_state: absent
 '''
 
 RETURN = r'''
@@ -245,6 +263,7 @@ def main():
             unmanaged_addresses=dict(type='str', choices=['keep', 'remove'], default='keep'),
             link_state=dict(type='str', choices=['up', 'down']),
             bridge=dict(type='str'),
+            bridge_state=dict(type='str', choices=['absent', 'present'], default='present'),
             when_missing=dict(type='str', choices=['fail', 'skip'], default='fail'),
             bridges=dict(type='list', elements='dict', default=[], options=dict(
                 name=dict(type='str', required=True),

@@ -20,7 +20,7 @@ PREFIX = f"nfl{LAB_ID}-"
 SUBNET = f"10.250.{LAB_ID}"
 CONTRACT_PATH = ("/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:"
                  "/usr/sbin:/usr/bin:/sbin:/bin")
-EMULATED = ("nixos-container", "systemctl", "machinectl", "nix-env", "nixos-rebuild")
+EMULATED = ("nixos-container", "systemctl", "machinectl", "nix-env", "nixos-rebuild", "journalctl")
 REPO = Path(__file__).resolve().parents[3]
 LABCTL = REPO / "tests" / "lab" / "labctl"
 

@@ -214,6 +214,8 @@ def test_bad_input_fails_before_any_change(fresh, task_args, needle):
 
 def test_check_mode_changes_nothing(fresh):
     fresh.playbook(module_play(dict(name='web', config=NGINX)))
+    # A second generation, so that the rollback below has one to go back to.
+    fresh.playbook(module_play(dict(name='web', config=NGINX + ' environment.etc.g.text = "2";')))
     before = host_digest(fresh, 'host1')
     for args in (dict(name='new', config=NGINX), dict(name='web', state='absent'),
                  dict(name='web', config=NGINX + ' networking.firewall.enable = false;'),

@@ -241,10 +241,10 @@ def test_rebuild_restarts_changed_autostart_containers_and_absent_removes_them(d
 
 BAD_CASES = [
     (dict(name='web_1', config=NGINX), 'name'),
-    (dict(name='averyverylongname'), 'name'),
+    (dict(name='a' * 65), 'name'),
     (dict(name='default'), 'name'),
     (dict(name='web', host_address='10.233.1.256', local_address='10.233.1.2'), 'host_address'),
-    (dict(name='web', host_address='10.233.1.1'), 'required together'),
+    (dict(name='web', host_address='10.233.1.1'), 'local_address (LOCAL_ADDRESS) is required as well'),
     (dict(name='web', private_network=False, host_address='10.233.1.1', local_address='10.233.1.2'),
      'private_network'),
     (dict(name='web', forward_ports=[dict(host_port=80), dict(host_port=80)]), 'forward_ports'),

@@ -184,3 +184,59 @@ def test_allocation_across_three_hosts_has_no_duplicates(lab):
     run = lab.playbook(allocate_play('host2', ['c']), extra_vars=dict(fleet=fleet))
     failed = run.result('host2', 'allocate c')
     assert run.rc != 0 and failed['failed'] and 'exhausted' in failed['result']['msg']
+
+
+def eth1_master(lab):
+    links = json.loads(lab.exec(HOST, 'ip', '-j', 'link', 'show', 'eth1', check=True).stdout)
+    return links[0].get('master', '')
+
+
+@pytest.fixture
+def eth1_lab(lab):
+    """host1's second NIC eth1 out of any bridge, and no br0/br9, before and after."""
+    restore = 'ip link set eth1 nomaster; ip link del br0 2>/dev/null; ip link del br9 2>/dev/null; exit 0'
+    lab.exec(HOST, 'sh', '-c', restore, check=True)
+    yield lab
+    lab.exec(HOST, 'sh', '-c', restore, check=True)
+    assert eth1_master(lab) == ''
+
+
+def test_release_a_bridge_port(eth1_lab):
+    """containers-restart_networking's host change and its reverse (RN-5, RN-10) through the
+    module: eth1 into br0 while br0 moves from .1 to .2, then out again, with the greps of RN-3,
+    RN-8 and RN-13."""
+    lab = eth1_lab
+    base = dict(bridges=[dict(name='br0', addresses=['192.168.1.1/24'])])
+    lab.playbook(play(base))
+    assert eth1_master(lab) == ''                                                        # RN-3
+    enslaved = dict(interface='eth1', bridge='br0', unmanaged_addresses='remove',
+                    bridges=[dict(name='br0', addresses=['192.168.1.2/24'])])
+    assert module_result(lab.playbook(play(enslaved)), 'net')['changed']                 # RN-5
+    assert eth1_master(lab) == 'br0'                                                     # RN-8
+    assert 'master br0' in lab.exec(HOST, 'ip', 'l', 'show', 'eth1', check=True).stdout
+
+    released = dict(interface='eth1', bridge='br0', bridge_state='absent', unmanaged_addresses='remove',
+                    bridges=[dict(name='br0', addresses=['192.168.1.1/24'])])
+    # Check mode: the plan and the diff say what a real run does, and nothing changes.
+    checked = lab.playbook(play(released, check=True))
+    result = module_result(checked, 'net')
+    assert result['changed'] and 'release eth1 from br0' in result['steps'], result
+    assert eth1_master(lab) == 'br0'
+    run = lab.playbook(play(released), diff=True)
+    result = module_result(run, 'net')
+    assert result['changed'] and 'release eth1 from br0' in result['actions'], result
+    assert result['diff']['before']['eth1']['master'] == 'br0'
+    assert result['diff']['after']['eth1']['master'] == ''
+    assert eth1_master(lab) == ''                                                        # RN-10
+    assert 'master br0' not in lab.exec(HOST, 'ip', 'l', 'show', 'eth1', check=True).stdout  # RN-13
+    addresses = lab.exec(HOST, 'ip', '-4', '-br', 'addr', 'show', 'br0', check=True).stdout
+    assert '192.168.1.1/24' in addresses and '192.168.1.2' not in addresses
+    # A second run changes nothing; a port of another bridge is not released.
+    assert not module_result(lab.playbook(play(released)), 'net')['changed']
+    lab.exec(HOST, 'sh', '-c', 'ip link add br9 type bridge && ip link set eth1 master br9', check=True)
+    assert not module_result(lab.playbook(play(released)), 'net')['changed']
+    assert eth1_master(lab) == 'br9'
+    # bridge_state=absent without bridge names what is missing, before any change.
+    bad = module_result(lab.playbook(play(dict(interface='eth1', bridge_state='absent'), ignore_errors=True)), 'net')
+    assert bad['failed'] and 'bridge_state' in bad['msg'], bad
+    assert eth1_master(lab) == 'br9'

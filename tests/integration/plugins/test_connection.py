@@ -41,6 +41,24 @@ def test_raw_runs_inside_the_container_namespaces(containers, inventory):
     assert lines[2] != "lab-hostinit"                             # its PID namespace, not the host's
 
 
+def test_a_signal_or_exit_255_is_a_failed_task_not_unreachable(containers, inventory):
+    rc, report, stderr = run_play(containers, """
+        - hosts: bare
+          gather_facts: false
+          tasks:
+            - name: killed
+              ansible.builtin.raw: kill -9 $$
+              ignore_errors: true
+            - name: exit 255
+              ansible.builtin.raw: echo out; echo err >&2; exit 255
+              ignore_errors: true
+    """, [inventory])
+    killed, exited = report["killed"]["bare"], report["exit 255"]["bare"]
+    assert not killed.get("unreachable") and killed["rc"] == 137, killed
+    assert not exited.get("unreachable") and exited["rc"] == 255, exited
+    assert "err" in exited["stdout"] + exited["stderr"] and "NIXFLEET" not in exited["stderr"], exited
+
+
 def test_a_stopped_or_missing_container_is_unreachable(containers, inventory):
     rc, report, stderr = run_play(containers, """
         - hosts: off,ghost

@@ -16,6 +16,11 @@ from . import common, nixos_container, sdunit, store, units
 
 CONFIG_DEFAULT = "/etc/nixos/configuration.nix"
 UNIT_DIR = "/etc/systemd/system"
+HOSTS = "/etc/hosts"
+# NixOS generates all of /etc/hosts; the lab host's file is its own, so the part NixOS adds for
+# containers (networking.extraHosts) goes between these lines, replaced at each activation.
+HOSTS_BEGIN = "# BEGIN containers.<name>.localAddress (lab nixos-rebuild: networking.extraHosts)"
+HOSTS_END = "# END containers.<name>.localAddress"
 WANTS_DIR = UNIT_DIR + "/machines.target.wants"
 EVAL_HOST = os.path.join(common.PACKAGE_DIR, "nix", "eval-host.nix")
 ACTIVATING = ("switch", "test")
@@ -326,6 +331,7 @@ def activate(new, old):
             link(os.path.join(path, unit_of(name)), os.path.join(WANTS_DIR, unit_of(name)))
         else:
             unlink(os.path.join(WANTS_DIR, unit_of(name)))
+    write_hosts(new)
     if common.REAL_SYSTEMD:
         subprocess.run([SYSTEMCTL, "daemon-reload"], check=False)
     failed = []
@@ -342,6 +348,34 @@ def activate(new, old):
         sys.stderr.write("warning: the following units failed: %s\n" % ", ".join(unit_of(n) for n in failed))
         return 4
     return 0
+
+
+def hosts_lines(containers):
+    """`ADDRESS NAME.containers` for each container with a localAddress, prefix dropped, as the
+    NixOS module adds them to networking.extraHosts (whatever privateNetwork says)."""
+    return ["%s %s.containers" % (c["localAddress"].split("/")[0], name)
+            for name, (_path, c) in sorted(containers.items()) if c["localAddress"] is not None]
+
+
+def write_hosts(containers):
+    try:
+        with open(HOSTS, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    if HOSTS_BEGIN in lines and HOSTS_END in lines[lines.index(HOSTS_BEGIN):]:
+        start = lines.index(HOSTS_BEGIN)
+        end = lines.index(HOSTS_END, start)
+        lines = lines[:start] + lines[end + 1:]
+    entries = hosts_lines(containers)
+    if entries:
+        lines += [HOSTS_BEGIN] + entries + [HOSTS_END]
+    text = "".join(line + "\n" for line in lines)
+    tmp = HOSTS + ".lab-tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, HOSTS)
 
 
 def imperative_clashes(names):

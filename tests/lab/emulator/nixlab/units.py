@@ -192,6 +192,24 @@ def start_script(name, conf):
         run_logged([NIXOS_CONTAINER, "update", name])
     lab_host_prerequisites()
     make_ssh_host_key(name, conf, root)
+    for ifname in conf.get("INTERFACES", "").split() + conf.get("MACVLANS", "").split():
+        mark_udev_initialized(ifname)
+
+
+def mark_udev_initialized(ifname):
+    """Stand-in for the host's udevd: nspawn (whose /sys is writable, so it expects udev) refuses
+    an interface udev has not initialized ("Network interface X is not initialized yet"). On
+    NixOS udevd records every link in /run/udev/data/n<ifindex>; the lab hosts run no udevd."""
+    try:
+        with open("/sys/class/net/%s/ifindex" % ifname) as handle:
+            ifindex = handle.read().strip()
+    except OSError:
+        return                          # missing: nspawn says so itself
+    os.makedirs("/run/udev/data", exist_ok=True)
+    path = "/run/udev/data/n%s" % ifindex
+    if not os.path.exists(path):
+        with open(path, "w") as handle:
+            handle.write("I:%d\n" % int(time.monotonic() * 1000000))
 
 
 def copy_resolv_conf(root):

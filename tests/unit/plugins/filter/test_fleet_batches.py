@@ -481,7 +481,7 @@ def test_summary_in_check_mode_is_planned():
     summary = summary_case(check_mode=True)
     assert summary['result'] == 'success' and summary['check_mode'] is True
     assert [summary['hosts'][h]['containers']['web']['outcome'] for h in HOSTS] == ['planned'] * 3
-    assert summary['hosts']['host1']['status'] == 'updated'
+    assert summary['hosts']['host1']['status'] == 'planned'
 
 
 def test_summary_of_a_rolled_back_rollout_has_pending_containers():

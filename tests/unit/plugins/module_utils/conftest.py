@@ -1,20 +1,16 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared fixtures: the real ``nix-instantiate`` (``--store dummy://``: no store, no daemon), and
-a module's documentation with its doc fragments merged."""
+"""Shared fixtures: the real ``nix-instantiate`` (``--store dummy://``: no store, no daemon)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import importlib
 import json
 import os
 import shutil
 import subprocess
 
 import pytest
-import yaml
-from ansible.utils import plugin_docs
 
 NIX_INSTANTIATE = 'nix-instantiate'
 
@@ -64,28 +60,3 @@ def nix(tmp_path):
 @pytest.fixture
 def run():
     return run_argv
-
-
-class _CollectionFragments(object):
-    """The doc-fragment loader Ansible uses, reduced to this collection's fragments."""
-
-    PREFIX = 'nixfleet.containers.'
-
-    def get(self, name):
-        if not name.startswith(self.PREFIX):
-            return None
-        try:
-            module = importlib.import_module('ansible_collections.nixfleet.containers.plugins.doc_fragments.'
-                                             + name[len(self.PREFIX):])
-        except ImportError:
-            return None
-        fragment = module.ModuleDocFragment
-        fragment.ansible_name = name
-        return fragment
-
-
-def module_documentation(module):
-    """A module's DOCUMENTATION with its doc fragments merged in, as Ansible merges them."""
-    doc = yaml.safe_load(module.DOCUMENTATION)
-    plugin_docs.add_fragments(doc, module.__file__, _CollectionFragments(), is_module=True)
-    return doc

@@ -178,7 +178,7 @@ def test_parse_keeps_file_order():
 
 def test_conf_from_options_everything():
     values = conf_from_options(dict(
-        private_network=True, host_address='10.233.4.1', local_address='10.233.4.2/24',
+        private_network=True, host_address='10.233.4.1', local_address='10.233.4.2/32',
         host_address6='fc00::1', local_address6='fc00::2/64', local_mac_address='02:de:ad:be:ef:01',
         host_bridge=None,
         forward_ports=[dict(host_port=8080, container_port=80), dict(protocol='udp', host_port=53)],
@@ -191,7 +191,7 @@ def test_conf_from_options_everything():
     assert values == {
         'PRIVATE_NETWORK': '1',
         'HOST_ADDRESS': '10.233.4.1',
-        'LOCAL_ADDRESS': '10.233.4.2/24',
+        'LOCAL_ADDRESS': '10.233.4.2/32',
         'HOST_BRIDGE': '',
         'HOST_PORT': 'tcp:8080:80,udp:53:53',
         'AUTO_START': '1',
@@ -263,11 +263,27 @@ def test_good_values_pass():
                                          HOST_ADDRESS='', LOCAL_ADDRESS='10.0.0.5/24')) is None
 
 
+def test_ipv6_in_the_ipv4_keys_passes_as_nixos_takes_it():
+    # containers-ip: hostAddress = "fc00::2"; localAddress = "fc00::1" (the unit's `ip` infers the family).
+    assert conf_values_error(with_values(HOST_ADDRESS='fc00::2', LOCAL_ADDRESS='fc00::1')) is None
+
+
+@pytest.mark.parametrize('bridged', [
+    dict(HOST_BRIDGE='br0', HOST_ADDRESS='', LOCAL_ADDRESS='192.168.0.100/24', LOCAL_ADDRESS6='fc00::2/7'),
+    dict(HOST_BRIDGE='br0', HOST_ADDRESS='', LOCAL_ADDRESS=''),
+])
+def test_bridged_containers_need_no_host_address(bridged):
+    # containers-bridge: webserver (local addresses only) and web-noip (no address).
+    assert conf_values_error(with_values(**bridged)) is None
+
+
 @pytest.mark.parametrize('changes, words', [
     (dict(HOST_ADDRESS='10.0.0.256'), ['host_address', 'IPv4']),
     (dict(HOST_ADDRESS='10.0.0.1/33'), ['host_address']),
     (dict(HOST_ADDRESS='10.0.0.1/255.255.255.0'), ['host_address']),
-    (dict(LOCAL_ADDRESS='fc00::2'), ['local_address', 'IPv4']),
+    (dict(LOCAL_ADDRESS='fc00::2'), ['host_address', 'local_address', 'same IP version']),
+    (dict(HOST_ADDRESS='fc00::2', LOCAL_ADDRESS='10.0.0.2'), ['host_address', 'local_address', 'same IP version']),
+    (dict(HOST_ADDRESS='fc00::1', LOCAL_ADDRESS='fc00::1/64'), ['host_address', 'must differ']),
     (dict(HOST_ADDRESS6='fc00::1', LOCAL_ADDRESS6='10.0.0.2'), ['local_address6', 'IPv6']),
     (dict(HOST_ADDRESS6='fe80::1%eth0', LOCAL_ADDRESS6='fe80::2'), ['host_address6']),
     (dict(LOCAL_MAC_ADDRESS='02:00:00:00:00'), ['local_mac_address', 'MAC']),
@@ -292,6 +308,8 @@ def test_good_values_pass():
     (dict(SYSTEM_PATH='$HOME/system'), ['system_path', "'$'"]),
     (dict(SYSTEM_PATH='result/system'), ['system_path', 'absolute']),
     (dict(INTERFACES='eth0 averyveryverylongif'), ['interfaces', 'bytes']),
+    (dict(INTERFACES='eth1 eth1'), ['interfaces', 'more than once']),
+    (dict(INTERFACES='eth1', MACVLANS='eth2 eth1'), ['interfaces', 'macvlans', 'cannot carry a macvlan']),
     (dict(PRIVATE_USERS='sometimes'), ['private_users']),
     (dict(PRIVATE_USERS='4294967296'), ['private_users']),
     (dict(PRIVATE_NETWORK='yes'), ['private_network', '0 or 1']),

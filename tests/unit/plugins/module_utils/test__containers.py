@@ -16,8 +16,6 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._containers im
     input_errors,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
-from ansible_collections.nixfleet.containers.plugins.modules import nixos_container, nixos_containers
-from ansible_collections.nixfleet.containers.tests.unit.plugins.module_utils.conftest import module_documentation
 
 
 def test_element_spec_is_nixos_containers_spec_without_the_binary():
@@ -25,23 +23,6 @@ def test_element_spec_is_nixos_containers_spec_without_the_binary():
     del single['nixos_container_bin']
     assert element_argument_spec() == single
     assert containers_argument_spec()['containers']['options'] == single
-
-
-def _doc_options(module):
-    """name -> (type, default, choices, required, elements, suboptions) of a module's documentation."""
-    def walk(options):
-        return dict((name, (o.get('type', 'str'), o.get('default'), o.get('choices'), o.get('required', False),
-                            o.get('elements'), walk(o.get('suboptions', {}))))
-                    for name, o in options.items())
-    return walk(module_documentation(module)['options'])
-
-
-def test_the_plural_docs_describe_the_same_options_as_the_single_module():
-    single = _doc_options(nixos_container)
-    # The binary is per host: a top-level option of both modules (the _nixos fragment).
-    assert single.pop('nixos_container_bin') == _doc_options(nixos_containers)['nixos_container_bin']
-    plural = _doc_options(nixos_containers)['containers'][5]
-    assert plural == single
 
 
 def test_input_errors():

@@ -9,7 +9,6 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _declarative
 from ansible_collections.nixfleet.containers.plugins.module_utils._container import container_argument_spec
@@ -26,8 +25,6 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._declarative i
     SHARED_OPTIONS,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._paths import Layout
-from ansible_collections.nixfleet.containers.plugins.modules import nixos_container_declarative
-from ansible_collections.nixfleet.containers.tests.unit.plugins.module_utils.conftest import module_documentation
 
 # Calls the guest module with stub arguments, so its attribute set can be read as JSON.
 GUEST_OF = '(import %s).containers.%s.config { config = { }; lib = { }; pkgs = { }; }'
@@ -112,25 +109,6 @@ def test_shared_options_are_nixos_containers_own():
     for key in SHARED_OPTIONS:
         assert spec[key] == single[key], key
     assert set(spec) - set(SHARED_OPTIONS) == {'state', 'directory', 'restart_if_changed'}
-
-
-def _doc_options(options):
-    return dict((name, (o.get('type', 'str'), o.get('default'), o.get('choices'), o.get('required', False),
-                        o.get('elements'), _doc_options(o.get('suboptions', {}))))
-                for name, o in options.items())
-
-
-def _spec_options(spec):
-    return dict((name, (o.get('type', 'str'), o.get('default'), o.get('choices'), o.get('required', False),
-                        o.get('elements'), _spec_options(o.get('options', {}))))
-                for name, o in spec.items())
-
-
-def test_documentation_matches_the_argument_spec():
-    doc = module_documentation(nixos_container_declarative)['options']
-    assert _doc_options(doc) == _spec_options(declarative_argument_spec())
-    yaml.safe_load(nixos_container_declarative.EXAMPLES)
-    yaml.safe_load(nixos_container_declarative.RETURN)
 
 
 # ---------------------------------------------------------------------------------------
@@ -235,7 +213,7 @@ def test_a_configuration_importing_the_directory_sees_every_container(nix, tmp_p
 
 @pytest.mark.parametrize('given, needle', [
     (dict(name='web_1'), 'name'),
-    (dict(name='averyverylongname'), 'name'),
+    (dict(name='a' * 65), 'systemd allows at most 64'),
     (dict(name='default'), 'name: "default"'),
     (dict(name='-x'), 'name'),
     (dict(name='web', host_address='10.233.1.256', local_address='10.233.1.2'), 'host_address'),
@@ -270,6 +248,35 @@ def test_input_errors_name_the_option(given, needle):
 
 def test_good_input_has_no_errors():
     assert input_errors(full_params()) == []
+
+
+@pytest.mark.parametrize('kernel, private_network, refused', [
+    ('6.18.0-1-amd64', True, False),      # altnames: NixOS skips the assertion
+    ('5.8.1', True, False),               # compareVersions("5.8.1", "5.8") = 1
+    ('5.8', True, True),
+    ('5.4.0-42-generic', True, True),
+    ('4.19.0', False, False),             # no private network: no ve- interface, no limit
+])
+def test_long_names_as_nixos_asserts_them(kernel, private_network, refused):
+    # containers-names: really-long-name (16) and really-long-long-name-2 (23) with privateNetwork.
+    for name in ('really-long-name', 'really-long-long-name-2'):
+        errors = input_errors(params(name=name, private_network=private_network), kernel_release=kernel)
+        assert bool(errors) == refused, (kernel, errors)
+        if refused:
+            assert 'at most 11' in errors[0]
+    assert input_errors(params(name='first'), kernel_release='5.4.0') == []
+
+
+@pytest.mark.parametrize('given', [
+    dict(host_bridge='br0', local_address='192.168.0.100/24', local_address6='fc00::2/7'),
+    dict(host_bridge='br0'),
+    dict(host_address='fc00::2', local_address='fc00::1'),
+    dict(interfaces=['eth1']),
+    dict(macvlans=['eth1'], private_network=False),
+])
+def test_nixos_test_definitions_pass(given):
+    # containers-bridge (webserver, web-noip) and containers-ip (webserver6), as the VM tests write them.
+    assert input_errors(params(name='webserver', **given)) == []
 
 
 # ---------------------------------------------------------------------------------------
@@ -437,3 +444,10 @@ def test_managed_names_by_first_line(tmp_path):
     (tmp_path / 'notes.txt').write_text(MANAGED_MARK + '\n')
     assert managed_names(str(tmp_path)) == ['web']
     assert managed_names(str(tmp_path / 'missing')) == []
+
+
+def test_interfaces_and_macvlans_are_nixos_lists():
+    # containers-physical_interfaces (server) and containers-macvlans (test1), as the VM tests write them.
+    assert nix_options(params(name='server', interfaces=['eth1'])) == {'privateNetwork': True, 'interfaces': ['eth1']}
+    assert nix_options(params(name='test1', private_network=False, macvlans=['eth1'])) == {
+        'privateNetwork': False, 'macvlans': ['eth1']}

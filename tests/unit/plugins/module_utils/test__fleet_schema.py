@@ -13,6 +13,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._containers im
 from ansible_collections.nixfleet.containers.plugins.module_utils._fleet_schema import (
     FLEET_SCHEMA,
     fleet_address_errors,
+    fleet_port_errors,
     MODULE_FIELDS,
     ROLLOUT_FIELDS,
     module_options,
@@ -42,6 +43,11 @@ GOOD = [
     [dict(name='f', flake='/srv/flk#web', health_check={'http': {'url': 'http://10.233.1.2/', 'from': 'controller'}})],
     [dict(name='s', system_path='/nix/store/abc-nixos-system'), dict(name='c', config_file='/srv/c.nix')],
     [dict(name='h', private_network=False, health_check={'command': ['true']})],
+    # NixOS's own definitions (containers-bridge, containers-ip, containers-physical_interfaces).
+    [dict(name='webserver', host_bridge='br0', local_address='192.168.0.100/24', local_address6='fc00::2/7'),
+     dict(name='web-noip', host_bridge='br0'),
+     dict(name='webserver6', host_address='fc00::2', local_address='fc00::1'),
+     dict(name='server', interfaces=['eth1']), dict(name='test1', private_network=False, macvlans=['eth1'])],
 ]
 
 
@@ -64,10 +70,10 @@ BAD = [
     ({'name': 'web', 'config': 'x', 'flake': '/f#a'}, 'containers[0].flake', 'mutually exclusive with config'),
     ({'name': 'web', 'settings': {}, 'system_path': '/nix/store/x'}, 'containers[0].settings',
      'mutually exclusive with system_path'),
-    ({'name': 'web', 'host_address': '10.233.1.1'}, 'containers[0].local_address',
-     'host_address is given, so local_address must be given too'),
+    ({'name': 'web', 'host_address': '10.233.1.1'}, 'containers[0].host_address',
+     'host_address (HOST_ADDRESS) is set, so local_address (LOCAL_ADDRESS) is required as well'),
     ({'name': 'web', 'host_address': '10.233.1.300', 'local_address': '10.233.1.2'}, 'containers[0].host_address',
-     'is not an IPv4 address'),
+     'is not an IPv4 or IPv6 address'),
     ({'name': 'web', 'extra_flags': ['--setenv=A=$(id)']}, 'containers[0].extra_flags', "contains '$'"),
     ({'name': 'bad_name'}, 'containers[0].name', 'contains "_"'),
     ({'name': 'waytoolongname'}, 'containers[0].name', 'at most 11'),
@@ -175,3 +181,14 @@ def test_address_check_ignores_automatic_invalid_and_ipv6_spellings():
     errors = fleet_address_errors(specs)
     assert [(e.host, e.container, e.field()) for e in errors] == [('h2', 'd', 'containers[2].local_address6')]
     assert 'fc00::2 is also the local_address6 of container c on host h1' in errors[0].message
+
+
+def test_port_check_per_host_and_protocol():
+    specs = {'h1': [dict(name='a', forward_ports=[dict(host_port=80), dict(host_port=53, protocol='udp')]),
+                    dict(name='b', forward_ports=[dict(host_port=53), dict(host_port=80, protocol='tcp')])],
+             'h2': [dict(name='c', forward_ports=[dict(host_port=80)])],
+             'h3': 'not a list'}
+    errors = fleet_port_errors(specs)
+    assert [(e.host, e.container, e.field(), e.message) for e in errors] == [
+        ('h1', 'b', 'containers[1].forward_ports[1].host_port',
+         'host port 80/tcp is also forwarded by container a on this host (containers[0])')]

@@ -8,7 +8,9 @@ import pytest
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import (
     IFNAMSIZ_MAX,
     MAX_NAME_LENGTH,
+    compare_versions,
     container_name_error,
+    declarative_max_length,
     host_interface_name,
     interface_name_error,
 )
@@ -75,3 +77,20 @@ def test_valid_interface_names(ifname):
 def test_invalid_interface_names(ifname, word):
     message = interface_name_error(ifname)
     assert message is not None and word in message
+
+
+@pytest.mark.parametrize('left, right, order', [
+    ('5.8', '5.8', 0), ('5.8.0', '5.8', 1), ('5.7.19', '5.8', -1), ('5.10', '5.8', 1),
+    ('6.18.0-1-amd64', '5.8', 1), ('5.8-rc1', '5.8', 1), ('5.8pre1', '5.8', -1), ('2.3a', '2.3', 1),
+])
+def test_compare_versions_orders_as_nix(left, right, order):
+    assert compare_versions(left, right) == order
+    assert -compare_versions(right, left) == order
+
+
+def test_declarative_limit():
+    assert declarative_max_length(True, '5.4.0') == MAX_NAME_LENGTH
+    assert declarative_max_length(True, '6.1.0') == 64
+    assert declarative_max_length(False, '5.4.0') == 64
+    assert container_name_error('really-long-name') is not None          # the CLI's limit stays
+    assert container_name_error('really-long-name', declarative_max_length(True, '6.18')) is None

@@ -90,11 +90,19 @@ def test_restart_and_recreate_flags():
 
 
 def test_rollback_reloads_or_restarts():
-    assert plan(current(), desired(rollback=True, extra=None)).steps == ['rollback', 'reload']
+    two = dict(generation=2, generations=[dict(number=1, path='/nix/store/a'), dict(number=2, path='/nix/store/b')])
+    assert plan(current(**two), desired(rollback=True, extra=None)).steps == ['rollback', 'reload']
     conf = dict(BASE_CONF, HOST_PORT='tcp:1:1')
-    assert plan(current(), desired(rollback=True, extra=None, conf=conf)).steps == \
+    assert plan(current(**two), desired(rollback=True, extra=None, conf=conf)).steps == \
         ['rollback', 'stop', 'write_conf', 'start']
-    assert plan(current(running=False), desired(state='stopped', rollback=True, extra=None)).steps == ['rollback']
+    assert plan(current(running=False, **two), desired(state='stopped', rollback=True, extra=None)).steps == ['rollback']
+    # With the configuration of that generation: configuration.nix goes back too (no build).
+    assert plan(current(**two), desired(rollback=True, extra='x = 1;')).steps == ['rollback', 'write_configuration', 'reload']
+
+
+def test_rollback_at_the_oldest_generation_is_refused():
+    with pytest.raises(PlanError, match='no generation before 1'):
+        plan(current(generations=[dict(number=1, path='/nix/store/a')]), desired(rollback=True, extra=None))
 
 
 def test_rolled_back_profile_is_drift():
