@@ -1,5 +1,5 @@
 """`container@.service` as a real systemd unit, for lab hosts that boot systemd
-(NIXFLEET_LAB_KIND=systemd, docs/lab.md): the unit texts (facts §5) and the programs its
+(docs/lab.md): the unit texts (facts §5) and the programs its
 Exec lines run (`container-unit pre-start|start|post-start|reload NAME`).
 
 The start program does what the NixOS start script does: the directories and resolv.conf of
@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from . import common, units
+from . import common, startscript
 
 EXEC = "%s/container-unit" % common.EMULATOR_DIR
 PYTHON = "/usr/bin/python3"
@@ -84,10 +84,10 @@ def main(argv):
     conf = common.read_conf(name)
     try:
         if verb == "pre-start":
-            units.pre_start(name, conf)
+            startscript.pre_start(name, conf)
         elif verb == "start":
-            units.start_script(name, conf)
-            argv = units.nspawn_argv(name, conf)
+            startscript.start_script(name, conf)
+            argv = startscript.nspawn_argv(name, conf)
             extra = os.environ.get("NIXLAB_NSPAWN_FLAGS", "").split()
             if extra:
                 argv[-2:-2] = extra
@@ -95,11 +95,11 @@ def main(argv):
             sys.stdout.flush()
             os.execve(argv[0], argv, env)
         elif verb == "post-start":
-            units.post_start(name, conf)
+            startscript.post_start(name, conf)
         else:
-            command = "%s/bin/switch-to-configuration test" % units.system_dir(conf)
-            return subprocess.run([units.NIXOS_CONTAINER, "run", name, "--", "sh", "--login", "-c",
+            command = "%s/bin/switch-to-configuration test" % startscript.system_dir(conf)
+            return subprocess.run([startscript.NIXOS_CONTAINER, "run", name, "--", "sh", "--login", "-c",
                                    command], stdin=subprocess.DEVNULL, check=False).returncode
-    except units.StartFailure as error:
+    except startscript.StartFailure as error:
         return fail("container@%s.service: %s" % (name, error))
     return 0

@@ -66,4 +66,6 @@ in {
   isNspawnContainer = config.boot.isNspawnContainer == true;
   http = config.services.nginx.enable || config.services.httpd.enable;
   ssh = config.services.openssh.enable;
+  # lab only: the systemd guest (the hosts' Debian root with systemd as init, docs/lab.md)
+  systemdGuest = enabled [ "lab" "systemdGuest" ];
 }
