@@ -343,10 +343,10 @@ def test_refuses_to_run_without_root():
 def test_hosts_run_systemd_with_journald_machined_and_sshd(lab):
     for host in lab.hosts:
         shown = lab.exec(host, "sh", "-c",
-                           f"{SYSTEMCTL} is-system-running --wait; cat /proc/1/comm; "
-                           f"{SYSTEMCTL} is-active ssh systemd-journald dbus; "
-                           "/usr/bin/machinectl list --no-legend | wc -l; hostname",
-                           check=True, timeout=120).stdout.split()
+                         f"{SYSTEMCTL} is-system-running --wait; cat /proc/1/comm; "
+                         f"{SYSTEMCTL} is-active ssh systemd-journald dbus; "
+                         "/usr/bin/machinectl list --no-legend | wc -l; hostname",
+                         check=True, timeout=120).stdout.split()
         assert shown == ["running", "systemd", "active", "active", "active", "0", host], shown
     # over SSH as Ansible sees it: a systemd host that calls itself NixOS
     facts = lab.ansible("all", "setup", "filter=ansible_service_mgr")
@@ -356,7 +356,7 @@ def test_hosts_run_systemd_with_journald_machined_and_sshd(lab):
 
 def test_exec_runs_in_the_hosts_namespaces_and_root_cgroup(lab):
     shown = lab.exec("host1", "sh", "-c", 'echo "$PATH|$HOME|$(pwd)|$(cat /proc/1/comm)"; '
-                                            "cat /proc/self/cgroup", check=True).stdout
+                                          "cat /proc/self/cgroup", check=True).stdout
     first, *cgroups = shown.splitlines()
     assert first.split("|")[1:] == ["/root", "/root", "systemd"]
     assert "0::/" in cgroups
@@ -367,11 +367,11 @@ def test_every_directory_is_private_to_its_host(lab):
     """/srv (and any other path) lives in the host's own overlay: issue 13 item 13."""
     marker = f"written-by-host1-{os.getpid()}"
     lab.exec("host1", "sh", "-c", f"echo {marker} > /srv/probe && echo {marker} > /opt/probe",
-               check=True)
+             check=True)
     try:
         for other in lab.hosts[1:]:
             seen = lab.exec(other, "sh", "-c", "cat /srv/probe /opt/probe 2>&1 || true",
-                              check=True).stdout
+                            check=True).stdout
             assert marker not in seen
         assert not Path("/srv/probe").exists() and not Path("/opt/probe").exists()
         state = lab_state(lab)
@@ -405,19 +405,19 @@ def test_reboot_is_a_real_reboot(lab):
     assert lab_state(lab)["hosts"]["host2"]["init"] != init
     assert not Path(f"/proc/{init['pid']}").exists()
     boots = lab.exec("host2", "journalctl", "--list-boots", "--no-pager", "-q",
-                       check=True).stdout.splitlines()
+                     check=True).stdout.splitlines()
     assert len(boots) >= 2
     previous = lab.exec("host2", "journalctl", "-b", "-1", "--no-pager", "-o", "cat",
-                          check=True).stdout
+                        check=True).stdout
     assert re.search(r"Reached target .*Reboot|System is rebooting", previous), previous[-2000:]
     assert lab.exec("host2", SYSTEMCTL, "is-system-running", "--wait", check=True,
-                      timeout=120).stdout.strip() == "running"
+                    timeout=120).stdout.strip() == "running"
     assert lab.ansible("host2", "ping").returncode == 0
 
 
 def test_no_emulated_systemctl_or_machinectl_and_a_real_container_template(lab):
     found = lab.exec("host1", "sh", "-c", "command -v systemctl; command -v machinectl; "
-                                            "ls /run/current-system/sw/bin", check=True).stdout.split()
+                                          "ls /run/current-system/sw/bin", check=True).stdout.split()
     assert found[:2] == ["/usr/bin/systemctl", "/usr/bin/machinectl"]
     assert "systemctl" not in found[2:] and "machinectl" not in found[2:]
     props = show(lab, "container@probe.service", "Type", "KillMode", "KillSignal",
@@ -439,8 +439,8 @@ def test_no_emulated_systemctl_or_machinectl_and_a_real_container_template(lab):
 def test_nixos_container_runs_the_real_unit_and_machined(lab):
     host = "host2"
     run = lab.exec(host, "sh", "-c",
-                     "nixos-container create sdweb --host-address 10.233.7.1 --local-address 10.233.7.2"
-                     " && nixos-container start sdweb", timeout=180)
+                   "nixos-container create sdweb --host-address 10.233.7.1 --local-address 10.233.7.2"
+                   " && nixos-container start sdweb", timeout=180)
     try:
         assert run.returncode == 0, run.stderr
         props = show(lab, "container@sdweb.service", "ActiveState", "MainPID", "ControlGroup",
@@ -450,7 +450,7 @@ def test_nixos_container_runs_the_real_unit_and_machined(lab):
         machines = lab.exec(host, "machinectl", "list", "--no-legend", check=True).stdout
         assert re.search(r"^sdweb\s+container\s+systemd-nspawn", machines, re.MULTILINE), machines
         leader = lab.exec(host, "machinectl", "show", "sdweb", "-p", "Leader", "--value",
-                            check=True).stdout.strip()
+                          check=True).stdout.strip()
         assert int(leader) > 1
         # ExecStartPost gave the host side its address after READY (facts §5.6)
         veth = lab.exec(host, "ip", "-br", "addr", "show", "ve-sdweb", check=True).stdout
@@ -459,7 +459,7 @@ def test_nixos_container_runs_the_real_unit_and_machined(lab):
         stop = lab.exec(host, "nixos-container", "stop", "sdweb", timeout=120)
         assert stop.returncode == 0, stop.stderr
         journal = lab.exec(host, "journalctl", "-u", "container@sdweb", "-o", "cat", "--no-pager",
-                             check=True).stdout
+                           check=True).stdout
         assert "Started container@sdweb.service" in journal and "Container sdweb exited successfully" in journal
         assert show(lab, "container@sdweb.service", "ActiveState", "Result", host=host) == \
             {"ActiveState": "inactive", "Result": "success"}
@@ -483,7 +483,7 @@ def test_a_stop_during_boot_ends_cleanly(lab):
         props = show(lab, "container@sdslow.service", "ActiveState", "Result", "ExecMainCode",
                      "ExecMainStatus", host=host)
         journal = lab.exec(host, "journalctl", "-u", "container@sdslow", "-o", "cat", "--no-pager",
-                             check=True).stdout
+                           check=True).stdout
         assert props["ActiveState"] == "inactive", (props, journal)
         assert "SIGKILL" not in journal and "Killing process" not in journal, journal
         assert props["ExecMainStatus"] != "9", (props, journal)
@@ -497,8 +497,8 @@ def test_limits_drop_in_is_read_by_systemd(lab):
     machine's cgroup2 has the controller (hybrid hierarchy here: none, see docs/lab.md)."""
     dropin = "/etc/systemd/system/container@sdlim.service.d/nixfleet-limits.conf"
     lab.exec("host1", "sh", "-c", f"mkdir -p {os.path.dirname(dropin)} && printf "
-                                    f"'[Service]\\nCPUQuota=50%%\\nMemoryMax=256M\\nTasksMax=64\\n' > {dropin}"
-                                    " && systemctl daemon-reload", check=True)
+                                  f"'[Service]\\nCPUQuota=50%%\\nMemoryMax=256M\\nTasksMax=64\\n' > {dropin}"
+                                  " && systemctl daemon-reload", check=True)
     try:
         props = show(lab, "container@sdlim.service", "CPUQuotaPerSecUSec", "MemoryMax", "TasksMax",
                      "DropInPaths")
@@ -534,16 +534,16 @@ def test_container_host_drop_in_and_reload_against_a_real_networkmanager(lab):
         shown = lab.exec(NM_HOST, "NetworkManager", "--print-config", check=True).stdout
         assert re.search(r"^unmanaged-devices=.*interface-name:ve-\*[,;]interface-name:vb-\*", shown, re.M), shown
         journal = lab.exec(NM_HOST, "journalctl", "-u", "NetworkManager", "-o", "cat", "--no-pager",
-                             check=True).stdout
+                           check=True).stdout
         assert "reload" in journal.lower()
         made = lab.exec(NM_HOST, "sh", "-c", "nixos-container create sdnm --host-address 10.233.8.1"
-                                               " --local-address 10.233.8.2 && nixos-container start sdnm",
-                          timeout=180)
+                                             " --local-address 10.233.8.2 && nixos-container start sdnm",
+                        timeout=180)
         assert made.returncode == 0, made.stderr
         devices = lab.exec(NM_HOST, "nmcli", "-t", "-f", "DEVICE,STATE", "device", check=True).stdout
         assert "ve-sdnm:unmanaged" in devices.splitlines(), devices
         assert "10.233.8.1/32" in lab.exec(NM_HOST, "ip", "-br", "addr", "show", "ve-sdnm",
-                                             check=True).stdout
+                                           check=True).stdout
     finally:
         lab.exec(NM_HOST, "nixos-container", "destroy", "sdnm", timeout=120)
         lab.exec(NM_HOST, "sh", "-c", f"rm -f {conf} && nmcli general reload")

@@ -6,6 +6,7 @@ import time
 
 from labkit.common import REPO, LabError, write_atomically
 
+
 class Lab:
     """Names, addresses and paths of one lab, all derived from the lab id (docs/lab.md)."""
 
