@@ -78,6 +78,15 @@ def processes_in(kind, inodes):
                   if pid.isdigit() and namespace_inode(pid, kind) in inodes)
 
 
+def start_time(pid):
+    """The process's start time (clock ticks after boot), None when it is gone: with its PID it
+    names one process (a PID or a freed namespace's inode may be reused by another lab)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def init_pids(lab):
     state = json.loads(Path(lab.inventory).with_name("state.json").read_text())
     return {name: host["init"]["pid"] for name, host in state["hosts"].items()}
@@ -561,6 +570,11 @@ def test_down_powers_hosts_off_cleanly_and_leaves_nothing(lab):
     pid_inodes = {namespace_inode(pid, "pid") for pid in inits.values()}
     mnt_inodes = {namespace_inode(pid, "mnt") for pid in inits.values()}
     assert None not in net_inodes | pid_inodes | mnt_inodes
+    # every process of the hosts, named while their namespaces are alive (afterwards another
+    # lab's new namespace may get a freed inode number)
+    kinds = (("net", net_inodes), ("pid", pid_inodes), ("mnt", mnt_inodes))
+    inside = {pid: start_time(pid) for kind, inodes in kinds for pid in processes_in(kind, inodes)}
+    assert set(inits.values()) <= set(inside)
     try:
         started = time.monotonic()
         down = lab.labctl("down")
@@ -568,9 +582,7 @@ def test_down_powers_hosts_off_cleanly_and_leaves_nothing(lab):
         assert "could not remove" not in down.stderr
         assert "SIGKILL" not in down.stderr, "every host must power off within its stop timeout"
         assert lab_netns() == [] and lab_links() == []
-        assert processes_in("net", net_inodes) == []
-        assert processes_in("pid", pid_inodes) == []
-        assert processes_in("mnt", mnt_inodes) == []
+        assert [pid for pid, start in inside.items() if start_time(pid) == start] == []
         assert not any(line.split()[4].startswith(str(lab_dir))
                        for line in Path("/proc/self/mountinfo").read_text().splitlines())
         assert not lab_dir.exists()
