@@ -79,10 +79,12 @@ def processes_in(kind, inodes):
 
 
 def start_time(pid):
-    """The process's start time (clock ticks after boot), None when it is gone: with its PID it
-    names one process (a PID or a freed namespace's inode may be reused by another lab)."""
+    """The process's start time (clock ticks after boot), None when it is gone or a zombie (which
+    holds nothing but its PID): with its PID it names one process (a PID or a freed namespace's
+    inode may be reused by another lab)."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] in "ZX" else int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
 
