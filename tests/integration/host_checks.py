@@ -41,7 +41,13 @@ def ours(entry):
 out["addrs"] = sorted((l["ifname"], a["local"], a["prefixlen"]) for l in ipj("addr", "show")
                       for a in l.get("addr_info", []) if ours(a))
 out["routes"] = sorted(json.dumps(r, sort_keys=True) for r in ipj("route", "show", "table", "all") if ours(r))
-out["units"] = sorted(os.listdir("/run/nixos-lab/units")) if os.path.isdir("/run/nixos-lab/units") else []
+# the container units the host's systemd has running, starting or failed (an inactive one may be
+# unloaded by systemd at any time, so it is left out)
+units = subprocess.run(["systemctl", "list-units", "container@*", "--all", "--plain", "--no-legend",
+                        "--state=active,activating,deactivating,reloading,failed"],
+                       capture_output=True, text=True)
+out["units"] = sorted(tuple(line.split()[:4]) for line in units.stdout.splitlines() if line.strip()) \
+    if units.returncode == 0 else "systemctl failed: " + units.stderr.strip()
 # The NAT module's share: the ruleset (stateless -s: no counters, which traffic moves) and
 # the forwarding sysctls it sets (facts §7).
 nft = subprocess.run(["nft", "-s", "-j", "list", "ruleset"], capture_output=True, text=True)

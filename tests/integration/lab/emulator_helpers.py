@@ -11,11 +11,8 @@ PROG = "/run/current-system/sw/bin/nixos-container"
 CLEAN_HOST = r'''
 import os, shutil, subprocess, glob
 confdir = "/etc/nixos-containers"
-real_systemd = os.path.isdir("/run/systemd/system")
-for unit in glob.glob("/run/nixos-lab/units/container@*.service.json"):
-    subprocess.run(["systemctl", "stop", os.path.basename(unit)[:-5]])
-if real_systemd:  # a unit retrying a failed start (Restart=on-failure) is not `up` for destroy
-    subprocess.run(["systemctl", "stop", "container@*.service"], check=True)
+# a unit retrying a failed start (Restart=on-failure) is not `up` for destroy
+subprocess.run(["systemctl", "stop", "container@*.service"], check=True)
 for conf in sorted(glob.glob(confdir + "/*.conf")):
     name = os.path.basename(conf)[:-5]
     regular = os.path.isfile(conf) and not os.path.islink(conf) and os.path.getsize(conf) > 0
@@ -31,10 +28,8 @@ for top in ("/var/lib/nixos-containers", "/nix/var/nix/profiles/per-container",
         shutil.rmtree(path)
 for path in glob.glob("/run/nixos-lab/faults/*/*"):
     os.unlink(path)
-for path in glob.glob("/run/nixos-lab/units/*"):
-    os.unlink(path)
-if real_systemd:  # a failed unit outlives its container
-    subprocess.run(["systemctl", "reset-failed", "container@*"], check=True)
+# a failed unit outlives its container
+subprocess.run(["systemctl", "reset-failed", "container@*"], check=True)
 print(" ".join(sorted(os.listdir(confdir))))
 '''
 
@@ -72,11 +67,6 @@ def python(lab, code, *args):
 
 def describe(lab, *paths):
     return json.loads(python(lab, DESCRIBE, *paths).stdout)
-
-
-def real_systemd(lab):
-    """Whether the host booted systemd (the systemd lab) rather than running the emulated units."""
-    return lab.exec(HOST, "test", "-d", "/run/systemd/system").returncode == 0
 
 
 def wait_unit(lab, name, active_state, timeout=20):

@@ -92,8 +92,8 @@ def conf(lab, name, host='host1'):
 def nspawn_argv(lab, name, host):
     """The systemd-nspawn command line the lab's unit builds from NAME's conf (facts §5.4)."""
     script = ('import json, os, sys\nsys.path.insert(0, os.path.dirname(os.path.realpath('
-              '"/run/current-system/sw/bin/nixos-container")))\nfrom nixlab import common, units\n'
-              'print(json.dumps(units.nspawn_argv(%r, common.read_conf(%r))))\n' % (name, name))
+              '"/run/current-system/sw/bin/nixos-container")))\nfrom nixlab import common, startscript\n'
+              'print(json.dumps(startscript.nspawn_argv(%r, common.read_conf(%r))))\n' % (name, name))
     return json.loads(lab.exec(host, '/usr/bin/python3', '-c', script, check=True).stdout)
 
 

@@ -38,7 +38,7 @@ def test_raw_runs_inside_the_container_namespaces(containers, inventory):
     assert lines[0] == "bare"                                     # the container's UTS namespace
     assert local_address(containers, "host1", "bare") + "/" in lines[1]   # its network namespace
     assert "to-stderr" in result["stdout"] + result["stderr"]
-    assert lines[2] != "lab-hostinit"                             # its PID namespace, not the host's
+    assert lines[2] != "systemd"                                  # its PID namespace, not the host's
 
 
 def test_a_signal_or_exit_255_is_a_failed_task_not_unreachable(containers, inventory):

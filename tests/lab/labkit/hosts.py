@@ -1,5 +1,6 @@
-"""The emulated NixOS hosts: namespaces on the lab bridge with hostinit as PID 1 and sshd,
-and the client files (inventory, ansible.cfg, keys) that reach them."""
+"""The lab's hosts as labctl sees them: a network namespace on the lab bridge per host (the host
+itself boots in it, labkit.sdhosts), and the client files (inventory, ansible.cfg, keys) that
+reach them."""
 
 import contextlib
 import json
@@ -11,15 +12,13 @@ import subprocess
 import sys
 import time
 
-from labkit.common import (CONTRACT_PATH, HOST_PYTHON, IP, LAB_SCRIPTS, NSENTER, REPO, SSH,
-                           SSH_KEYGEN, UNSHARE, LabError, run, write_atomically)
-from labkit.kernel import (cgroup_root, children, is_alive, namespace_inode, netns_inode,
-                           process_record, send_signal, wait_for_exit)
+from labkit.common import (CONTRACT_PATH, HOST_PYTHON, IP, NSENTER, REPO, SSH, SSH_KEYGEN,
+                           LabError, run, write_atomically)
+from labkit.kernel import netns_inode, send_signal, wait_for_exit
 from labkit import sdhosts
 from labkit.state import host_index, host_record, load_state, save_state
 
 READY_TIMEOUT = 15.0
-GRACEFUL_TIMEOUT = 6.0  # hostinit needs up to 3 + 1 + 1 s for its own graceful path
 
 
 def make_keys(lab, count):
@@ -44,19 +43,13 @@ def make_bridge(lab, state):
 
 
 def running_init(state, name):
-    """The PID whose namespaces are the host's: hostinit, or the host's systemd."""
-    host = host_record(state, name)
-    if host.get("kind") == "systemd":
-        return sdhosts.current_leader(state, name)
-    if not is_alive(host.get("init")):
-        raise LabError(f"{name} is not running (labctl status)")
-    return host["init"]["pid"]
+    """The PID whose namespaces are the host's: the host's systemd."""
+    host_record(state, name)
+    return sdhosts.current_leader(state, name)
 
 
 def host_running(host):
-    if host.get("kind") == "systemd":
-        return sdhosts.find_leader(host) is not None
-    return is_alive(host.get("init"))
+    return sdhosts.find_leader(host) is not None
 
 
 def add_second_nic(lab, netns, index):
@@ -82,30 +75,6 @@ def make_namespace_on_bridge(lab, state, netns, veth, address):
     run([IP, "-n", netns, "link", "set", "eth0", "up"])
 
 
-def sshd_config(lab, index):
-    ssh_dir = lab.path("ssh")
-    return "\n".join([
-        f"ListenAddress {lab.address(index)}:22",
-        f"HostKey {ssh_dir}/host{index}_ed25519",
-        "PidFile none",
-        f"AuthorizedKeysFile {ssh_dir}/authorized_keys",
-        "PermitRootLogin prohibit-password",
-        "PubkeyAuthentication yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "UsePAM no",
-        "StrictModes no",  # the keys live under the repo, not in a 0700 ~/.ssh
-        "UseDNS no",
-        "PrintMotd no",
-        "PrintLastLog no",
-        "MaxStartups 100:30:200",
-        "MaxSessions 100",
-        f"SetEnv PATH={CONTRACT_PATH}",  # overrides sshd's built-in default PATH
-        "Subsystem sftp /usr/lib/openssh/sftp-server",
-        "",
-    ])
-
-
 def enter_cgroup(path):
     """Popen preexec: move the child into the host's cgroup before it unshares the cgroup ns."""
     def move_self():
@@ -115,54 +84,15 @@ def enter_cgroup(path):
     return move_self
 
 
-def start_host(lab, state, index, lower=None):
-    name, netns = f"host{index}", lab.netns(index)
+def start_host(lab, state, index, lower):
+    netns = lab.netns(index)
     make_namespace_on_bridge(lab, state, netns, lab.veth(index), lab.address(index))
     add_second_nic(lab, netns, index)
-    if lab.kind == "systemd":
-        sdhosts.start_host(lab, state, index, lower)
-        return
-    host_dir = lab.host_dir(index)
-    os.makedirs(host_dir, exist_ok=True)
-    config = os.path.join(host_dir, "sshd_config")
-    write_atomically(config, sshd_config(lab, index), 0o600)
-    cgroup = None
-    if cgroup_root():
-        cgroup = os.path.join(cgroup_root(), netns)
-        os.makedirs(cgroup, exist_ok=True)
-        state["cgroups"].append(cgroup)
-        save_state(lab, state)
-    argv = [NSENTER, f"--net=/run/netns/{netns}", "--",
-            UNSHARE, "--mount", "--uts", "--ipc", "--pid", "--cgroup", "--fork",
-            "--kill-child", "--mount-proc", "--",
-            HOST_PYTHON, os.path.join(LAB_SCRIPTS, "hostinit"), "--hostname", name,
-            "--address", lab.address(index), "--host-dir", host_dir, "--repo", REPO,
-            "--lab-dir", lab.dir,
-            "--sshd-config", config]
-    with open(os.path.join(host_dir, "init.log"), "ab") as log:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                   start_new_session=True, preexec_fn=enter_cgroup(cgroup))
-    state["hosts"][name] = {"index": index, "address": lab.address(index), "cgroup": cgroup,
-                            "unshare": process_record(process.pid)}
-    save_state(lab, state)
+    sdhosts.start_host(lab, state, index, lower)
 
 
 def record_init(state, name):
-    """The init is the unshare parent's only child; remember it and its PID namespace."""
-    host = state["hosts"][name]
-    if host.get("kind") == "systemd":
-        return sdhosts.record_leader(host)
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        if not is_alive(host["unshare"]):
-            return False
-        for child in children(host["unshare"]["pid"]):
-            host["init"] = process_record(child)
-            host["pid_ns"] = namespace_inode(child, "pid")
-            if host["pid_ns"] is not None:
-                return True
-        time.sleep(0.01)
-    return False
+    return sdhosts.record_leader(state["hosts"][name])
 
 
 def ssh_banner(address, timeout=0.5):
@@ -237,18 +167,16 @@ def write_client_files(lab, state):
 
 
 def stop_hosts(state):
-    """SIGTERM every host's init (it stops the runners first), then SIGKILL what is left.
-    A real-systemd host's supervisor gets the SIGTERM instead (systemd as PID 1 would take it
-    as "re-execute"): it asks nspawn for a clean poweroff."""
+    """SIGTERM every host's supervisor (systemd as PID 1 would take it as "re-execute"): it asks
+    nspawn for a clean poweroff. SIGKILL what is left: unshare --fork ignores SIGTERM, SIGKILL
+    makes --kill-child kill the PID namespace (nested containers included)."""
     hosts = list(state.get("hosts", {}).values())
     for host in hosts:
-        send_signal(host.get("supervisor" if host.get("kind") == "systemd" else "init"), signal.SIGTERM)
+        send_signal(host.get("supervisor"), signal.SIGTERM)
     parents = [host.get("unshare") for host in hosts]
-    timeout = max([GRACEFUL_TIMEOUT] + [sdhosts.STOP_TIMEOUT for h in hosts if h.get("kind") == "systemd"])
+    timeout = sdhosts.STOP_TIMEOUT
     stubborn = wait_for_exit(parents + [host.get("init") for host in hosts], timeout)
-    # unshare --fork ignores SIGTERM; SIGKILL makes --kill-child kill the init, and with the
-    # init the kernel kills the whole PID namespace (nested containers included)
-    if stubborn and any(host.get("kind") == "systemd" for host in hosts):
+    if stubborn:
         print(f"labctl: SIGKILL to {len(stubborn)} host processes still running after {timeout:g}s",
               file=sys.stderr)
     for record in stubborn:
@@ -303,35 +231,23 @@ def command_exec(lab, name, argv):
     state = load_state(lab)
     init = running_init(state, name)
     # join the host's cgroup first, so the command sits inside the host's cgroup namespace
-    cgroup = host_record(state, name).get("cgroup")
-    if host_record(state, name).get("kind") == "systemd":
-        cgroup = sdhosts.leader_cgroup(init)
-    if cgroup:
-        enter_cgroup(cgroup)()
+    enter_cgroup(sdhosts.leader_cgroup(init))()
     environment = {"PATH": CONTRACT_PATH, "HOME": "/root", "USER": "root", "LOGNAME": "root",
                    "SHELL": "/bin/bash", "LANG": "C.UTF-8"}
     if "TERM" in os.environ:
         environment["TERM"] = os.environ["TERM"]
-    # --wd without a value: the init's cwd (/root of the host); a value would be resolved
-    # before nsenter enters the host's mount namespace
-    if host_record(state, name).get("kind") == "systemd":
-        os.execve(NSENTER, sdhosts.exec_argv(init, argv), environment)
-    os.execve(NSENTER, [NSENTER, "-t", str(init), "--mount", "--uts", "--ipc", "--net",
-                        "--pid", "--cgroup", "--wd", "--", *argv], environment)
+    os.execve(NSENTER, sdhosts.exec_argv(init, argv), environment)
 
 
 def command_reboot(lab, name):
-    """The host's systemd reboots: stop every running container cleanly, then start exactly
-    those machines.target wants (the emulated `systemctl reboot`; sshd and the host stay)."""
+    """A real reboot of the host's systemd (labkit.sdhosts.reboot)."""
     state = load_state(lab)
-    if host_record(state, name).get("kind") == "systemd":
-        def run_in_host(argv):
-            leader = sdhosts.current_leader(state, name)
-            return run(sdhosts.exec_argv(leader, argv), check=False, timeout=120).stdout
-        return sdhosts.reboot(lab, state, name, run_in_host,
-                              wait_for_banner)
-    systemctl = os.path.join(os.path.realpath(LAB_SCRIPTS), "emulator", "systemctl")
-    return command_exec(lab, name, [systemctl, "reboot"])
+    host_record(state, name)
+
+    def run_in_host(argv):
+        leader = sdhosts.current_leader(state, name)
+        return run(sdhosts.exec_argv(leader, argv), check=False, timeout=120).stdout
+    return sdhosts.reboot(lab, state, name, run_in_host, wait_for_banner)
 
 
 def wait_for_banner(address, seconds):

@@ -1,4 +1,4 @@
-"""Real-systemd lab hosts (NIXFLEET_LAB_KIND=systemd): each host boots the cached Debian root
+"""The lab hosts: each host boots the cached Debian root
 (labkit.root) through its own overlay with `systemd-nspawn --boot`, so systemd, journald,
 machined and sshd run as the host's services. labctl's sdboot supervises each one."""
 
@@ -18,7 +18,7 @@ from labkit.state import save_state
 sys.path.insert(0, os.path.join(os.path.realpath(LAB_SCRIPTS), "emulator"))
 from nixlab import sdunit  # noqa: E402  pylint: disable=wrong-import-position
 
-# the rest of the emulator: systemctl and machinectl are the host's own
+# the emulated NixOS commands; systemctl, machinectl and journalctl are the host's own
 EMULATED_COMMANDS = ("nixos-container", "nix-env", "nix-store", "nixos-rebuild")
 FAULT_KINDS = ("start-fail", "health-fail", "slow-start")
 STOP_TIMEOUT = 20.0  # a clean poweroff of the host's systemd, its containers included
@@ -77,15 +77,14 @@ def whiteout(upper, path):
 
 
 def networkmanager_hosts():
-    """Hosts with a running NetworkManager (NIXFLEET_LAB_NM_HOSTS, e.g. "host3")."""
-    return set(filter(None, os.environ.get("NIXFLEET_LAB_NM_HOSTS", "").replace(",", " ").split()))
+    """Hosts with a running NetworkManager (NIXFLEET_LAB_NM_HOSTS, default host3; "" for none)."""
+    return set(filter(None, os.environ.get("NIXFLEET_LAB_NM_HOSTS", "host3").replace(",", " ").split()))
 
 
 def tmpfiles_text():
     """/run is a fresh tmpfs at each boot: systemd-tmpfiles gives it the emulator's paths."""
     lines = ["# written by tests/lab/labctl: the emulated NixOS commands and the lab's fault files",
-             "d /run/netns 0755 root root -", "d /run/current-system/sw/bin 0755 root root -",
-             "d /run/nixos-lab/units 0755 root root -", "d /run/nixos-lab/journal 0755 root root -"]
+             "d /run/netns 0755 root root -", "d /run/current-system/sw/bin 0755 root root -"]
     lines += [f"d /run/nixos-lab/faults/{kind} 0755 root root -" for kind in FAULT_KINDS]
     emulator = os.path.join(os.path.realpath(LAB_SCRIPTS), "emulator")
     lines += [f"L+ /run/current-system/sw/bin/{command} - - - - {emulator}/{command}"
@@ -162,7 +161,7 @@ def start_host(lab, state, index, lower):
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, preexec_fn=enter_cgroup)
     state["hosts"][name] = {"index": index, "address": lab.address(index), "cgroup": cgroup,
-                            "kind": "systemd", "networkmanager": networkmanager,
+                            "networkmanager": networkmanager,
                             "unshare": process_record(process.pid)}
     save_state(lab, state)
 

@@ -6,16 +6,12 @@ import time
 
 from labkit.common import REPO, LabError, write_atomically
 
-# emulated: namespaces with hostinit as PID 1; systemd: the Debian root booted by systemd-nspawn
-KINDS = ("emulated", "systemd")
-
 
 class Lab:
     """Names, addresses and paths of one lab, all derived from the lab id (docs/lab.md)."""
 
-    def __init__(self, lab_id, state_dir, kind="emulated"):
+    def __init__(self, lab_id, state_dir):
         self.id = lab_id
-        self.kind = kind
         self.dir = state_dir
         self.prefix = f"nfl{lab_id}-"
         self.subnet = f"10.250.{lab_id}"
@@ -32,10 +28,11 @@ class Lab:
             raise LabError(f"NIXFLEET_LAB_ID must be one digit, not {lab_id!r}")
         default_dir = os.path.join(REPO, ".lab" if lab_id == "0" else f".lab{lab_id}")
         state_dir = os.path.abspath(os.environ.get("NIXFLEET_LAB_DIR") or default_dir)
-        kind = os.environ.get("NIXFLEET_LAB_KIND") or "emulated"
-        if kind not in KINDS:
-            raise LabError(f"NIXFLEET_LAB_KIND must be one of {', '.join(KINDS)}, not {kind!r}")
-        return cls(int(lab_id), state_dir, kind)
+        # the lab has one kind since the emulated hosts went (issue 16); "systemd" still accepted
+        if os.environ.get("NIXFLEET_LAB_KIND", "systemd") not in ("", "systemd"):
+            raise LabError("NIXFLEET_LAB_KIND: the emulated lab is gone, the lab hosts boot systemd; "
+                           "unset NIXFLEET_LAB_KIND")
+        return cls(int(lab_id), state_dir)
 
     def netns(self, index):
         return f"nfl{self.id}-host{index}"
@@ -102,4 +99,4 @@ def host_record(state, name):
 def new_state(lab, count):
     return {"lab_id": lab.id, "dir": lab.dir, "count": count, "phase": "starting",
             "started": time.time(), "hosts": {}, "netns": {}, "links": [], "cgroups": [],
-            "outside": None, "kind": lab.kind}
+            "outside": None}

@@ -1,6 +1,5 @@
 """Paths, conf files and small helpers shared by the emulated commands."""
 
-import json
 import os
 import sys
 import tempfile
@@ -12,14 +11,12 @@ GCROOTS_DIR = "/nix/var/nix/gcroots/per-container"
 STORE_DIR = "/nix/store"
 LOCK_FILE = "/run/lock/nixos-container"
 LAB_RUN = "/run/nixos-lab"
-UNITS_DIR = LAB_RUN + "/units"
 FAULTS_DIR = LAB_RUN + "/faults"
-JOURNAL_DIR = LAB_RUN + "/journal"
 SW_BIN = "/run/current-system/sw/bin"
+# The hosts' cached Debian root as sdboot binds it into each host, read-only: the systemd
+# guest's /usr and the /etc it starts from (startscript.py)
+DEBIAN_ROOT = "/var/lib/nixos-lab/debian-root"
 RELEASE = "25.11.lab"
-# A lab host that booted systemd (NIXFLEET_LAB_KIND=systemd): sd_booted()'s test. There the
-# real systemctl, machinectl and container@.service run the containers (sdunit.py).
-REAL_SYSTEMD = os.path.isdir("/run/systemd/system")
 
 # Where the emulator's own files live (the scripts are reached through symlinks).
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
@@ -118,68 +115,7 @@ def atomic_write(path, data, mode=0o644):
         raise
 
 
-def atomic_write_json(path, value):
-    atomic_write(path, json.dumps(value, sort_keys=True) + "\n")
-
-
 def makedirs(path, mode):
     """mkpath: create missing directories with mode (umask 022 applies, as in Perl)."""
     if not os.path.isdir(path):
         os.makedirs(path, mode)
-
-
-# systemd's unit search path on a lab host: a NixOS host whose configuration sets
-# boot.extraSystemdUnitPaths = [ "/etc/systemd-mutable/system" ] (as extra-container asks).
-UNIT_PATH = ("/etc/systemd/system.control", "/run/systemd/transient", "/etc/systemd/system",
-             "/etc/systemd-mutable/system", "/run/systemd/system")
-
-
-def boot_wanted_units():
-    """container@NAME.service units that machines.target wants (links in a .wants dir)."""
-    found = []
-    for directory in UNIT_PATH:
-        wants = os.path.join(directory, "machines.target.wants")
-        try:
-            entries = sorted(os.listdir(wants))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.startswith("container@") and entry not in found:
-                found.append(entry)
-    return found
-
-
-def unit_dropin_properties(unit):
-    """[Service] properties of UNIT's drop-ins (*.conf in UNIT.d of each unit directory).
-
-    As systemd: drop-ins are ordered by file name across the directories, a later one wins;
-    a file of the same name in an earlier (higher-priority) directory masks the others."""
-    files = {}
-    for directory in UNIT_PATH:
-        dropdir = os.path.join(directory, unit + ".d")
-        try:
-            entries = os.listdir(dropdir)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.endswith(".conf") and entry not in files:
-                files[entry] = os.path.join(dropdir, entry)
-    properties, paths = {}, []
-    for entry in sorted(files):
-        paths.append(files[entry])
-        section = None
-        try:
-            with open(files[entry], encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            line = line.strip()
-            if not line or line[0] in "#;":
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                section = line[1:-1]
-            elif section == "Service" and "=" in line:
-                key, value = line.split("=", 1)
-                properties[key.strip()] = value.strip()
-    return properties, paths

@@ -61,11 +61,8 @@ OPTIONS = [getopt.OptionSpec(name, nargs) for name, nargs in [
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]+\n?\Z")   # Perl's `$` also matches before a final newline
 ADDRESS_LINE = {key: re.compile(r"^%s=([0-9.]+)$" % key, re.M)
                 for key in ("HOST_ADDRESS", "LOCAL_ADDRESS")}
-if common.REAL_SYSTEMD:
-    SYSTEMCTL, MACHINECTL = "/usr/bin/systemctl", "/usr/bin/machinectl"
-else:
-    SYSTEMCTL = os.path.join(common.EMULATOR_DIR, "systemctl")
-    MACHINECTL = os.path.join(common.EMULATOR_DIR, "machinectl")
+# the lab host's own systemd, as the real script calls them
+SYSTEMCTL, MACHINECTL = "/usr/bin/systemctl", "/usr/bin/machinectl"
 
 
 class Options:
@@ -200,7 +197,7 @@ def evaluate_and_build(name, config_file):
             sys.stderr.write(error)
             return None
         fingerprint.append(parsed_import)
-    return store.build_system(name, "\n".join(fingerprint), services_of(evaluated))
+    return store.build_system(name, "\n".join(fingerprint), services_of(evaluated), init_of(evaluated))
 
 
 def imported_files(config_file):
@@ -209,6 +206,11 @@ def imported_files(config_file):
         text = handle.read()
     found = re.search(r"imports = \[ (/[^ \]]+) \];", text)
     return [found.group(1)] if found and os.path.isfile(found.group(1)) else []
+
+
+def init_of(evaluated):
+    """The guest's init: busybox (the fast default) or systemd (`lab.systemdGuest = true;`)."""
+    return "systemd" if evaluated.get("systemdGuest") else "busybox"
 
 
 def services_of(evaluated):
@@ -252,7 +254,8 @@ def build_flake(name, opts):
                                            lambda: eval_flake(opts))
     if evaluated is None:
         fail("failed to build container from flake '%s'" % opts.flake, 1)
-    path = store.build_system(name, parsed + "\n#" + opts.flake_attr, services_of(evaluated))
+    path = store.build_system(name, parsed + "\n#" + opts.flake_attr, services_of(evaluated),
+                              init_of(evaluated))
     try:
         if os.path.islink(".tmp"):
             os.unlink(".tmp")

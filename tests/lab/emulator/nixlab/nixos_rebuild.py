@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from . import common, nixos_container, sdunit, store, units
+from . import common, nixos_container, sdunit, store
 
 CONFIG_DEFAULT = "/etc/nixos/configuration.nix"
 UNIT_DIR = "/etc/systemd/system"
@@ -214,28 +214,10 @@ def unit_flags(c):
     return flags
 
 
-def render_unit(c):
-    """A stand-in for the generated container@NAME.service: what differs from the template.
-    The lab's runner reads the conf only; these lines record the unit-level options."""
-    lines = ["# container@%s.service of a declarative container (lab stand-in)" % c["name"], "[Unit]",
-             "Description=Container '%i'"]
-    if c["autoStart"]:
-        lines += ["Wants=network.target", "After=network.target"]
-    lines += ["[Service]", "EnvironmentFile=-%s/%%i.conf" % common.CONF_DIR,
-              "TimeoutStartSec=%s" % (c["timeoutStartSec"] or "1min")]
-    if c["enableTun"]:
-        lines.append("DeviceAllow=/dev/net/tun rwm")
-    lines.append("X-NspawnFlags=%s" % " ".join(unit_flags(c)))
-    lines.append("X-RestartIfChanged=%s" % ("true" if c["autoStart"] and c["restartIfChanged"] else "false"))
-    if c["autoStart"]:
-        lines += ["[Install]", "WantedBy=machines.target"]
-    return "\n".join(lines) + "\n"
-
-
 def build(c):
     """The container's files in one store path; returns (store dir, conf text)."""
     conf = render_conf(c, system_of(c))
-    unit = sdunit.declarative_text(c, unit_flags(c)) if common.REAL_SYSTEMD else render_unit(c)
+    unit = sdunit.declarative_text(c, unit_flags(c))
     path = store.store_path("nixos-container-%s-etc" % c["name"], conf, unit)
 
     def fill(tmp):
@@ -286,25 +268,18 @@ SYSTEMCTL = "/usr/bin/systemctl"
 
 
 def is_running(name):
-    if common.REAL_SYSTEMD:
-        done = subprocess.run([SYSTEMCTL, "show", "-p", "ActiveState", "--value", unit_of(name)],
-                              stdout=subprocess.PIPE, text=True, check=False)
-        return done.stdout.strip() in ("active", "activating", "reloading")
-    return units.read_state(unit_of(name))["ActiveState"] in ("active", "activating", "reloading")
+    done = subprocess.run([SYSTEMCTL, "show", "-p", "ActiveState", "--value", unit_of(name)],
+                          stdout=subprocess.PIPE, text=True, check=False)
+    return done.stdout.strip() in ("active", "activating", "reloading")
 
 
 def stop_unit(name):
-    if common.REAL_SYSTEMD:
-        subprocess.run([SYSTEMCTL, "stop", unit_of(name)], check=False)
-    else:
-        units.stop(unit_of(name))
+    subprocess.run([SYSTEMCTL, "stop", unit_of(name)], check=False)
 
 
 def start_unit(name):
     """True when the start job succeeded."""
-    if common.REAL_SYSTEMD:
-        return subprocess.run([SYSTEMCTL, "start", unit_of(name)], check=False).returncode == 0
-    return units.start(unit_of(name)) == "done"
+    return subprocess.run([SYSTEMCTL, "start", unit_of(name)], check=False).returncode == 0
 
 
 def plan(new, old):
@@ -346,8 +321,7 @@ def activate(new, old):
         else:
             unlink(os.path.join(WANTS_DIR, unit_of(name)))
     write_hosts(new)
-    if common.REAL_SYSTEMD:
-        subprocess.run([SYSTEMCTL, "daemon-reload"], check=False)
+    subprocess.run([SYSTEMCTL, "daemon-reload"], check=False)
     failed = []
     say("restarting", restart)
     for name in restart:

@@ -1,5 +1,5 @@
 """`container@.service` as a real systemd unit, for lab hosts that boot systemd
-(NIXFLEET_LAB_KIND=systemd, docs/lab.md): the unit texts (facts §5) and the programs its
+(docs/lab.md): the unit texts (facts §5) and the programs its
 Exec lines run (`container-unit pre-start|start|post-start|reload NAME`).
 
 The start program does what the NixOS start script does: the directories and resolv.conf of
@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from . import common, units
+from . import common, startscript
 
 EXEC = "%s/container-unit" % common.EMULATOR_DIR
 PYTHON = "/usr/bin/python3"
@@ -103,7 +103,7 @@ def decode_veths(text):
 def veth_pre_start(veths):
     """preStart: delete each extra veth's stale host interface, ignoring errors."""
     for name, _veth in veths:
-        subprocess.run([units.IP, "link", "del", "dev", name], stdout=subprocess.DEVNULL,
+        subprocess.run([startscript.IP, "link", "del", "dev", name], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
 
 
@@ -111,42 +111,18 @@ def veth_post_start(veths):
     """postStart: the host side of each extra veth (bridge port, or addresses and routes)."""
     for name, veth in veths:
         if veth["hostBridge"]:
-            units.run_logged([units.IP, "link", "set", "dev", name, "master", veth["hostBridge"], "up"])
+            startscript.run_logged([startscript.IP, "link", "set", "dev", name, "master", veth["hostBridge"], "up"])
             continue
-        units.run_logged([units.IP, "link", "set", "dev", name, "up"])
+        startscript.run_logged([startscript.IP, "link", "set", "dev", name, "up"])
         for argv, key in ((["addr", "add"], "hostAddress"), (["-6", "addr", "add"], "hostAddress6"),
                           (["route", "add"], "localAddress"), (["-6", "route", "add"], "localAddress6")):
             if veth[key]:
-                units.run_logged([units.IP] + argv + [veth[key], "dev", name])
-
-
-def start_script(name, conf, root):
-    """units.start_script for a ROOT of the unit's environment (an ephemeral root is not in /var/lib)."""
-    os.makedirs(root + "/etc", exist_ok=True)
-    os.makedirs(root + "/var/lib", exist_ok=True)
-    units.mkdir_mode(root + "/var/lib/private", 0o700)
-    units.mkdir_mode(root + "/root", 0o700)
-    os.makedirs(root + "/usr/bin", exist_ok=True)
-    if not os.path.lexists(root + "/etc/os-release"):
-        open(root + "/etc/os-release", "a").close()
-    if not os.path.exists(root + "/etc/machine-id"):
-        open(root + "/etc/machine-id", "a").close()
-    units.mkdir_mode(EPHEMERAL_DIR, 0o700)
-    units.mkdir_mode("%s/%s" % (common.PROFILES_DIR, name), 0o755)
-    units.mkdir_mode("%s/%s" % (common.GCROOTS_DIR, name), 0o755)
-    units.copy_resolv_conf(root)
-    if conf.get("FLAKE") and not os.path.lexists("%s/%s/system" % (common.PROFILES_DIR, name)):
-        units.run_logged([units.NIXOS_CONTAINER, "update", name])
-    units.lab_host_prerequisites()
-    units.make_ssh_host_key(name, conf, root)
-    for ifname in conf.get("INTERFACES", "").split() + conf.get("MACVLANS", "").split():
-        units.mark_udev_initialized(ifname)
+                startscript.run_logged([startscript.IP] + argv + [veth[key], "dev", name])
 
 
 def nspawn_argv(name, conf, root, unit_flags, veths_text):
     """The command line: the conf's (facts §5.4), this unit's own flags, its root and its veths."""
-    argv = units.nspawn_argv(name, conf)
-    argv[argv.index("-D") + 1] = root
+    argv = startscript.nspawn_argv(name, conf, root)
     if "--ephemeral" in unit_flags:
         argv.remove("--link-journal=try-guest")     # NixOS links no journal of an ephemeral container
     veths = decode_veths(veths_text)
@@ -177,21 +153,21 @@ def main(argv):
     veths_text = os.environ.get("NIXLAB_EXTRA_VETHS", "")
     try:
         if verb == "pre-start":
-            units.pre_start(name, conf)
+            startscript.pre_start(name, conf)
             veth_pre_start(decode_veths(veths_text))
         elif verb == "start":
-            start_script(name, conf, root)
+            startscript.start_script(name, conf, root)
             argv = nspawn_argv(name, conf, root, os.environ.get("NIXLAB_NSPAWN_FLAGS", "").split(), veths_text)
             env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
             sys.stdout.flush()
             os.execve(argv[0], argv, env)
         elif verb == "post-start":
-            units.post_start(name, conf)
+            startscript.post_start(name, conf)
             veth_post_start(decode_veths(veths_text))
         else:
-            command = "%s/bin/switch-to-configuration test" % units.system_dir(conf)
-            return subprocess.run([units.NIXOS_CONTAINER, "run", name, "--", "sh", "--login", "-c",
+            command = "%s/bin/switch-to-configuration test" % startscript.system_dir(conf)
+            return subprocess.run([startscript.NIXOS_CONTAINER, "run", name, "--", "sh", "--login", "-c",
                                    command], stdin=subprocess.DEVNULL, check=False).returncode
-    except units.StartFailure as error:
+    except startscript.StartFailure as error:
         return fail("container@%s.service: %s" % (name, error))
     return 0

@@ -184,22 +184,31 @@ def eval_config(file=None, flake=None, attr="container"):
 
 # ---------------------------------------------------------------- systems
 
-def build_system(name, fingerprint, services):
-    """The "toplevel" of a guest: init, switch-to-configuration and the tools it uses."""
+def build_system(name, fingerprint, services, init="busybox"):
+    """The "toplevel" of a guest: init, switch-to-configuration and the tools it uses.
+    INIT "systemd": the systemd guest (its init execs the hosts' Debian systemd, the stand-in
+    services are unit files of the system, see systemd_units())."""
     box = busybox()
     notify = sd_notify()
     system_name = "nixos-system-%s-%s" % (name, common.RELEASE)
     service_list = "".join("%s\n" % s for s in sorted(services))
-    path = store_path(system_name, fingerprint, service_list,
+    path = store_path(system_name, fingerprint, service_list, init,
                       *[_render(t) for t in sorted(os.listdir(GUEST_DIR))])
     values = {"busybox": box, "sdnotify": notify, "system": path, "name": name}
+    systemd = init == "systemd"
 
     def fill(tmp):
         shebang = "#!%s/bin/sh\n" % box
-        _write(tmp + "/init", shebang + _render("init.sh", **values), 0o555)
+        _write(tmp + "/init", shebang + _render("init-systemd.sh" if systemd else "init.sh", **values), 0o555)
         _write(tmp + "/activate", shebang + _render("activate.sh", **values), 0o555)
         _write(tmp + "/bin/switch-to-configuration",
-               shebang + _render("switch-to-configuration.sh", **values), 0o555)
+               shebang + _render("switch-to-configuration-systemd.sh" if systemd
+                                 else "switch-to-configuration.sh", **values), 0o555)
+        _write(tmp + "/lab-init", init + "\n", 0o444)
+        if systemd:
+            for unit, text in systemd_units(path, services).items():
+                _write(tmp + "/etc/systemd/system/" + unit, text, 0o444)
+            _write(tmp + "/bin/lab-start-faults", shebang + _render("start-faults.sh", **values), 0o555)
         _write(tmp + "/bin/lab-http", shebang + _render("http.sh", **values), 0o555)
         _write(tmp + "/bin/lab-ssh", shebang + _render("ssh.sh", **values), 0o555)
         _write(tmp + "/bin/lab-pid1", shebang + _render("pid1.sh", **values), 0o555)
@@ -210,6 +219,25 @@ def build_system(name, fingerprint, services):
             os.symlink("%s/bin/%s" % (box, applet), "%s/sw/bin/%s" % (tmp, applet))
 
     return add_to_store(path, fill)
+
+
+def systemd_units(system, services):
+    """The systemd guest's own units (NixOS links /etc/systemd/system into the system): the HTTP
+    stand-in as a socket-activated service, and the lab's start faults before multi-user.target,
+    so the guest's READY=1 (the end of its boot) waits for them."""
+    units = {"lab-start-faults.service": "\n".join([
+        "[Unit]", "Description=The lab's start faults of this container",
+        "Before=multi-user.target", "[Service]", "Type=oneshot", "RemainAfterExit=yes",
+        "ExecStart=%s/bin/lab-start-faults" % system, "[Install]", "WantedBy=multi-user.target", ""])}
+    if "http" in services:
+        units["lab-http.socket"] = "\n".join([
+            "[Unit]", "Description=HTTP stand-in (nginx/httpd) of the lab", "[Socket]",
+            "ListenStream=80", "Accept=yes", "[Install]", "WantedBy=sockets.target", ""])
+        units["lab-http@.service"] = "\n".join([
+            "[Unit]", "Description=HTTP stand-in, one exchange", "[Service]",
+            "ExecStart=%s/bin/lab-http" % system, "StandardInput=socket", "StandardOutput=socket",
+            "StandardError=journal", ""])
+    return units
 
 
 def is_store_dir(path):

@@ -67,4 +67,6 @@ in {
   hostName = config.networking.hostName;
   http = config.services.nginx.enable || config.services.httpd.enable;
   ssh = config.services.openssh.enable;
+  # lab only: the systemd guest (the hosts' Debian root with systemd as init, docs/lab.md)
+  systemdGuest = enabled [ "lab" "systemdGuest" ];
 }
