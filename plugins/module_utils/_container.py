@@ -361,6 +361,14 @@ class ContainerManager(object):
             if step == 'create':
                 self._create(desired)
             elif step == 'destroy':
+                # nixos-container destroy stops only an active unit: one retrying a failed start
+                # (Restart=on-failure) would start again after it and recreate the root; a failed
+                # one would outlive its container.
+                unit_state = (current or {}).get('active_state')
+                if unit_state == 'failed':
+                    runner.reset_failed(self.name)
+                elif unit_state not in (None, 'active', 'inactive'):
+                    runner.stop(self.name)
                 runner.destroy(self.name)
             elif step == 'stop':
                 runner.stop(self.name)

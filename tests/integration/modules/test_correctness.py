@@ -354,3 +354,36 @@ def test_info_local_address_keeps_the_prefix_and_is_null_without_ipv4(fresh):
     assert play_ok(fresh, dict(name='p4'), module='nixos_container_info')['container']['local_address'] == '10.231.11.2/32'
     assert play_ok(fresh, dict(name='p6'), module='nixos_container_info')['container']['local_address'] is None
     assert fresh.exec('host1', 'nixos-container', 'show-ip', 'p4', check=True).stdout.strip() == '10.231.11.2'
+
+
+# destroy of a unit that is retrying its start ---------------------------------------------
+RETRYING_PLAY = '''
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: create, the start fails and systemd retries it (every 4 s)
+      nixfleet.containers.{module}: {create}
+      ignore_errors: true
+    - name: unit before the destroy
+      ansible.builtin.command: systemctl show -p ActiveState,SubState --value container@t5.service
+      changed_when: false
+      register: unit_before
+    - name: destroy
+      nixfleet.containers.{module}: {destroy}
+'''
+
+
+def test_destroy_stops_a_unit_that_is_retrying_its_start(fresh):
+    """nixos-container destroy stops only an active unit (nixos-container.pl, isContainerRunning):
+    a unit retrying a failed start (Restart=on-failure) would recreate the root after the destroy."""
+    fresh.fault('host1', 'start-fail', 't5')
+    create = dict(name='t5', config=NGINX, unit_properties={'RestartSec': '4s'})
+    for module, wrap in (('nixos_container', dict), ('nixos_containers', lambda **c: dict(containers=[c]))):
+        run = fresh.playbook(RETRYING_PLAY.format(module=module, create=json.dumps(wrap(**create)),
+                                                  destroy=json.dumps(wrap(name='t5', state='absent'))))
+        assert run.rc == 0, str(run)
+        assert run.result('host1', 'unit before the destroy')['result']['stdout'].split() == ['activating', 'auto-restart']
+        # past the unit's next restart
+        unit = fresh.exec('host1', 'sh', '-c', 'sleep 6; systemctl show -p ActiveState --value container@t5.service; '
+                          'ls /var/lib/nixos-containers /etc/nixos-containers', check=True).stdout.split()
+        assert unit == ['inactive', '/etc/nixos-containers:', '/var/lib/nixos-containers:'], (module, unit)
