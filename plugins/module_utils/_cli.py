@@ -158,6 +158,12 @@ class Runner(object):
         unit = 'container@%s.service' % name
         return self.call([self.systemctl, 'reset-failed', unit], 'systemctl reset-failed %s' % unit)
 
+    def clear_failure(self, name):
+        """reset-failed, recorded; a unit the stop unloaded (nothing to reset) refuses it harmlessly."""
+        argv = [self.systemctl, 'reset-failed', 'container@%s.service' % name]
+        self.actions.append(argv)
+        return self.query(argv)
+
     def show_units(self, names):
         """ActiveState & co of container@NAME for every name, in ONE systemctl call."""
         if not names:

@@ -365,10 +365,11 @@ class ContainerManager(object):
                 # (Restart=on-failure) would start again after it and recreate the root; a failed
                 # one would outlive its container.
                 unit_state = (current or {}).get('active_state')
-                if unit_state == 'failed':
-                    runner.reset_failed(self.name)
-                elif unit_state not in (None, 'active', 'inactive'):
-                    runner.stop(self.name)
+                if unit_state not in (None, 'active', 'inactive'):
+                    if unit_state != 'failed':
+                        runner.stop(self.name)
+                    # A stop that ended a start attempt can leave the unit failed.
+                    runner.clear_failure(self.name)
                 runner.destroy(self.name)
             elif step == 'stop':
                 runner.stop(self.name)
