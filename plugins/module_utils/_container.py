@@ -380,7 +380,12 @@ class ContainerManager(object):
                     runner.reset_failed(self.name)
                 runner.start(self.name, timeout=self.params['start_timeout'])
             elif step == 'write_conf':
-                self._write_conf(desired['conf'])
+                if 'write_configuration' in plan.steps:
+                    # a rollback that puts configuration.nix back: the conf records the system
+                    # rolled back to, not the one it was built as before
+                    self._record_system(desired)
+                else:
+                    self._write_conf(desired['conf'])
             elif step == 'update':
                 self._update(desired)
             elif step == 'set_system':

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The fault soak (issue 13): random fleet changes rolled out through the roles while a random
 fault hits, then the invariants checked on every host. `make soak ROUNDS=200 SEED=1234`.
 
@@ -34,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -159,7 +159,7 @@ def mutate(rng, model):
     """A new model with 1-3 random changes across the hosts (always a valid spec)."""
     new = {host: {name: dict(entry) for name, entry in entries.items()} for host, entries in model.items()}
     changes = []
-    for _ in range(rng.randint(1, 3)):
+    for _change in range(rng.randint(1, 3)):
         host = rng.choice(sorted(new))
         entries = new[host]
         free_ports = [p for p in PORTS if p not in {e["port"] for e in entries.values()}]
@@ -322,7 +322,7 @@ class Soak:
             killer = threading.Thread(target=lambda: killed.update(result=self.lab.exec(
                 host, "/usr/bin/python3", "-c", KILLER, "90", timeout=120)))
             killer.start()
-            rc, _ = self.rollout(new, tag + "a")
+            self.rollout(new, tag + "a")     # the killed run: its summary tells nothing
             killer.join()
             note = "%s: %s" % (host, killed["result"].stdout.strip())
             # the user runs the rollout again after an interrupted one
@@ -488,7 +488,7 @@ class Soak:
     def recover(self, number):
         """After a violation: converge the model's spec without faults (or start from nothing)."""
         self.state = None
-        rc, _ = self.rollout(self.model, "%04d-recover" % number)
+        rc = self.rollout(self.model, "%04d-recover" % number)[0]
         if rc != 0:
             self.log("  recovery run failed (exit %d): the fleet starts again from nothing" % rc)
             self.model = {host: {} for host in self.hosts}
@@ -496,7 +496,7 @@ class Soak:
 
 
 def main(argv=None, log=print):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--hosts", type=int, default=2)
@@ -513,13 +513,19 @@ def main(argv=None, log=print):
         raise SystemExit("soak: the lab has %d hosts, %d asked for" % (len(lab.hosts), options.hosts))
     soak = Soak(lab, lab.hosts[:options.hosts], random.Random(options.seed), workdir, log)
     start, load = time.monotonic(), os.getloadavg()[0]
-    log("soak: seed %d, %d rounds, hosts %s, logs in %s" % (options.seed, options.rounds,
-                                                             ",".join(soak.hosts), workdir))
+    log("soak: seed %d, %d rounds, hosts %s, logs in %s" % (
+        options.seed, options.rounds, ",".join(soak.hosts), workdir))
+    interrupted = False
+    # SIGTERM (a CI time-out) ends the run like ^C: the figures so far are still printed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         soak.clear_faults(every=True)
         soak.rollout(soak.model, "start")         # from an empty fleet
         for number in range(1, options.rounds + 1):
             soak.round(number)
+    except KeyboardInterrupt:
+        interrupted = True
+        log("soak: interrupted during round %d" % (soak.rounds + 1))
     finally:
         soak.clear_faults(every=True)
         soak.model = {host: {} for host in soak.hosts}
@@ -533,7 +539,7 @@ def main(argv=None, log=print):
     log("soak: violations: %d" % len(soak.violations))
     for violation in soak.violations:
         log("  " + violation)
-    return 1 if soak.violations else 0
+    return 1 if soak.violations or interrupted else 0
 
 
 if __name__ == "__main__":

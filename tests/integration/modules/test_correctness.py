@@ -393,3 +393,30 @@ def test_destroy_stops_a_unit_that_is_retrying_its_start(fresh):
         unit = fresh.exec('host1', 'sh', '-c', 'sleep 6; systemctl show -p ActiveState --value container@t5.service; '
                           'ls /var/lib/nixos-containers /etc/nixos-containers', check=True).stdout.split()
         assert unit == ['inactive', '/etc/nixos-containers:', '/var/lib/nixos-containers:'], (module, before, unit)
+
+
+# found by the fault soak (round 10 of seed 1234) -------------------------------------------
+def profile_and_conf_system(lab, name, host='host1'):
+    profile = lab.exec(host, 'readlink', '-f', '/nix/var/nix/profiles/per-container/%s/system' % name, check=True).stdout.strip()
+    conf = dict(line.split('=', 1) for line in conf_of(lab, name, host).splitlines())
+    return profile, conf['NIXFLEET_SYSTEM']
+
+
+def test_health_gate_rollback_of_a_stopped_container_puts_everything_back(fresh, tmp_path):
+    summary = str(tmp_path / 'summary.json')
+    stopped = dict(name='s3', config=NGINX + '\nenvironment.etc.soak.text = "v3";', state='stopped',
+                   forward_ports=[dict(host_port=8102, container_port=80)])
+    run = fresh.playbook(ROLE_PLAY, extra_vars=dict(fleet=[stopped], summary_path=summary))
+    assert run.rc == 0, str(run)
+    conf, configuration = conf_of(fresh, 's3'), configuration_of(fresh, 's3')
+    profile, system = profile_and_conf_system(fresh, 's3')
+    assert profile == system
+    # started, another configuration, no forward: the health gate fails and the role rolls back
+    fresh.fault('host1', 'health-fail', 's3')
+    started = dict(name='s3', config=NGINX + '\nenvironment.etc.soak.text = "v0";', health_check=HTTP_CHECK)
+    run = fresh.playbook(ROLE_PLAY, extra_vars=dict(fleet=[started], summary_path=summary))
+    assert json.load(open(summary))['hosts']['host1']['containers']['s3']['outcome'] == 'rolled_back'
+    assert status(fresh, 's3') == 'down'
+    assert profile_and_conf_system(fresh, 's3') == (profile, system)
+    assert configuration_of(fresh, 's3') == configuration
+    assert conf_of(fresh, 's3') == conf
