@@ -395,7 +395,9 @@ class Soak:
             for name in sorted(set(NAMES) | set(a["containers"]) | set(b["containers"])):
                 at_new = not self.at_spec(a, new[host].get(name), name)
                 at_before = self.fingerprint(a, name) == self.fingerprint(b, name)
-                position[name] = "new" if at_new else "before" if at_before else None
+                # a container the round did not change is both
+                position[name] = {"new"} if at_new else set()
+                position[name] |= {"before"} if at_before else set()
                 if (host, name) not in changed:
                     if not at_before:
                         found.append("%s/%s: not in the change, but touched: %s -> %s" % (
@@ -466,9 +468,9 @@ class Soak:
         for name, outcome in record["containers"].items():
             want = {"created": "new", "updated": "new", "unchanged": "new", "removed": "new",
                     "rolled_back": "before", "pending": "before"}.get(outcome["outcome"])
-            if want and position.get(name) != want:
+            if want and want not in position.get(name, set()):
                 problems.append("%s is %s, but the host shows it %s" % (
-                    name, outcome["outcome"], position.get(name) or "in neither state"))
+                    name, outcome["outcome"], " and ".join(sorted(position.get(name, set()))) or "in neither state"))
         return problems
 
     def settle(self, new, before, after):
@@ -516,8 +518,6 @@ def main(argv=None, log=print):
     log("soak: seed %d, %d rounds, hosts %s, logs in %s" % (
         options.seed, options.rounds, ",".join(soak.hosts), workdir))
     interrupted = False
-    # SIGTERM (a CI time-out) ends the run like ^C: the figures so far are still printed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         soak.clear_faults(every=True)
         soak.rollout(soak.model, "start")         # from an empty fleet
@@ -543,4 +543,6 @@ def main(argv=None, log=print):
 
 
 if __name__ == "__main__":
+    # SIGTERM (a CI time-out) ends the run like ^C: the figures so far are still printed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main())
