@@ -37,7 +37,7 @@ ANSIBLE_TEST = cd $(SANITY_TREE) && HOME=$(TEST_HOME) ANSIBLE_TEST_CONTENT_ROOT=
 	$(BIN)/ansible-test
 
 .PHONY: help deps system-deps lab-root venv tree sanity-tree sanity units lint build-check unit \
-	integration molecule test demo clean artifact docs ee ee-image
+	integration molecule test demo clean artifact docs ee ee-image soak
 
 help:
 	@echo "make test   - every gate: sanity, units, lint, build-check, pytest (unit + integration), molecule"
@@ -46,6 +46,7 @@ help:
 	@echo "make docs   - the HTML docs site (every plugin and role, docs/*.md) in .build/docs/html"
 	@echo "make ee     - an execution environment's build context (ansible-builder create) in .build/ee/context;"
 	@echo "              make ee-image builds the image with podman or docker (docs/awx.md)"
+	@echo "make soak   - the fault soak on the lab: ROUNDS=200 SEED=1234 (tests/integration/faults/soak.py)"
 	@echo "parts: deps tree sanity units lint build-check unit integration molecule artifact clean"
 
 # ---- dependencies -------------------------------------------------------------------------
@@ -157,6 +158,18 @@ unit: venv tree
 
 integration: deps tree
 	@cd $(REPO) && trap '$(LAB_DOWN)' EXIT && $(BIN)/python -m pytest tests/integration
+
+# ---- fault soak ---------------------------------------------------------------------------
+
+# Random fleet changes rolled out through the roles while random faults hit, invariants checked
+# after every round (tests/integration/faults/soak.py, docs/soak.md). Uses the lab of
+# NIXFLEET_LAB_ID when it is up, else brings one up (and down again).
+ROUNDS ?= 20
+SEED ?= 1234
+SOAK_HOSTS ?= 2
+
+soak: deps tree
+	cd $(REPO) && $(BIN)/python tests/integration/faults/soak.py --rounds $(ROUNDS) --seed $(SEED) --hosts $(SOAK_HOSTS)
 
 # ---- molecule -----------------------------------------------------------------------------
 

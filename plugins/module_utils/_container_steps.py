@@ -41,7 +41,9 @@ def bind(plan, name, layout, params, current, desired):
                  nixos_path=params['nixos_path'])
 
     def arguments(op):
-        if op in ('destroy', 'stop', 'reload'):
+        if op == 'destroy':
+            return dict(name=name, unit_state=(current or {}).get('active_state'))
+        if op in ('stop', 'reload'):
             return dict(name=name)
         if op == 'start':
             return dict(name=name, timeout=params['start_timeout'],
@@ -65,6 +67,10 @@ def bind(plan, name, layout, params, current, desired):
         if op == 'write_configuration':
             return dict(path=layout.configuration_nix(name), text=render_configuration_nix(name, desired['extra']),
                         record=record)
+        if op == 'write_conf' and plan.has('write_configuration'):
+            # A rollback that puts configuration.nix back: the conf records the system rolled
+            # back to, not the one it was built as before.
+            return record
         if op == 'write_conf':
             return dict(path=layout.conf_path(name), text=render_conf(desired['conf']))
         if op == 'link':
@@ -73,7 +79,11 @@ def bind(plan, name, layout, params, current, desired):
             return dict(path=dropin_path(unit_dir, name), text=desired['unit_dropin'])
         raise ValueError('no arguments for a step %r' % op)
 
-    return Plan(plan.action, [Step(step.op, **arguments(step.op)) for step in plan.steps], plan.reasons)
+    def operation(op):
+        return 'record_system' if op == 'write_conf' and plan.has('write_configuration') else op
+
+    return Plan(plan.action, [Step(operation(step.op), label=step.op, **arguments(step.op)) for step in plan.steps],
+                plan.reasons)
 
 
 def with_system(plan, system_path, name, layout, desired, running):
@@ -122,6 +132,9 @@ def restore_steps(name, layout, unit_dir, saved, now, start_timeout):
         # The failed start may have used up the start limit.
         steps.append(Step('start', name=name, timeout=start_timeout,
                           reset_failed=now.get('active_state') in RETRYING_STATES))
+    elif now.get('active_state') in RETRYING_STATES:
+        # It was stopped before: stopped again, not left failed (the host's systemd degraded).
+        steps.append(Step('reset_failed', name=name))
     return steps
 
 
@@ -140,7 +153,15 @@ class ContainerOperations(object):
         self.runner.update(name, **cli)
         self.record_system(**record)
 
-    def destroy(self, name):
+    def destroy(self, name, unit_state=None):
+        # nixos-container destroy stops only an active unit: one retrying a failed start
+        # (Restart=on-failure) would start again after it and recreate the root; a failed one
+        # would outlive its container.
+        if unit_state not in (None, 'active', 'inactive'):
+            if unit_state != 'failed':
+                self.runner.stop(name)
+            # A stop that ended a start attempt can leave the unit failed.
+            self.runner.reset_failed(name)
         self.runner.destroy(name)
 
     def stop(self, name):
@@ -153,6 +174,9 @@ class ContainerOperations(object):
 
     def reload(self, name):
         self.runner.reload(name)
+
+    def reset_failed(self, name):
+        self.runner.reset_failed(name)
 
     # the profile ---------------------------------------------------------------------------------
     def set_system(self, profile, system_path, record):

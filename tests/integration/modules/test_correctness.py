@@ -354,3 +354,69 @@ def test_info_local_address_keeps_the_prefix_and_is_null_without_ipv4(fresh):
     assert play_ok(fresh, dict(name='p4'), module='nixos_container_info')['container']['local_address'] == '10.231.11.2/32'
     assert play_ok(fresh, dict(name='p6'), module='nixos_container_info')['container']['local_address'] is None
     assert fresh.exec('host1', 'nixos-container', 'show-ip', 'p4', check=True).stdout.strip() == '10.231.11.2'
+
+
+# destroy of a unit that is retrying its start ---------------------------------------------
+RETRYING_PLAY = '''
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: create, the start fails and systemd retries it (every 4 s)
+      nixfleet.containers.{module}: {create}
+      ignore_errors: true
+    - name: unit before the destroy
+      ansible.builtin.command: systemctl show -p ActiveState,SubState --value container@t5.service
+      changed_when: false
+      register: unit_before
+    - name: destroy
+      nixfleet.containers.{module}: {destroy}
+'''
+
+
+def test_destroy_stops_a_unit_that_is_retrying_its_start(fresh):
+    """nixos-container destroy stops only an active unit (nixos-container.pl, isContainerRunning):
+    a unit retrying a failed start (Restart=on-failure) would recreate the root after the destroy,
+    and a failed one (start limit hit) would outlive its container."""
+    fresh.fault('host1', 'start-fail', 't5')
+    # waiting 4 s between attempts (caught in auto-restart); systemd's default 100 ms (caught
+    # retrying or failed after five attempts)
+    cases = (('nixos_container', dict, {'RestartSec': '4s'}),
+             ('nixos_containers', lambda **c: dict(containers=[c]), {'CPUWeight': '50'}))
+    for module, wrap, properties in cases:
+        create = dict(name='t5', config=NGINX, unit_properties=properties)
+        run = fresh.playbook(RETRYING_PLAY.format(module=module, create=json.dumps(wrap(**create)),
+                                                  destroy=json.dumps(wrap(name='t5', state='absent'))))
+        assert run.rc == 0, str(run)
+        before = ' '.join(run.result('host1', 'unit before the destroy')['result']['stdout'].split())
+        assert before in ('activating auto-restart', 'activating start', 'failed failed'), (module, before)
+        # past the unit's next restart
+        unit = fresh.exec('host1', 'sh', '-c', 'sleep 6; systemctl show -p ActiveState --value container@t5.service; '
+                          'ls /var/lib/nixos-containers /etc/nixos-containers', check=True).stdout.split()
+        assert unit == ['inactive', '/etc/nixos-containers:', '/var/lib/nixos-containers:'], (module, before, unit)
+
+
+# found by the fault soak (round 10 of seed 1234) -------------------------------------------
+def profile_and_conf_system(lab, name, host='host1'):
+    profile = lab.exec(host, 'readlink', '-f', '/nix/var/nix/profiles/per-container/%s/system' % name, check=True).stdout.strip()
+    conf = dict(line.split('=', 1) for line in conf_of(lab, name, host).splitlines())
+    return profile, conf['NIXFLEET_SYSTEM']
+
+
+def test_health_gate_rollback_of_a_stopped_container_puts_everything_back(fresh, tmp_path):
+    summary = str(tmp_path / 'summary.json')
+    stopped = dict(name='s3', config=NGINX + '\nenvironment.etc.soak.text = "v3";', state='stopped',
+                   forward_ports=[dict(host_port=8102, container_port=80)])
+    run = fresh.playbook(ROLE_PLAY, extra_vars=dict(fleet=[stopped], summary_path=summary))
+    assert run.rc == 0, str(run)
+    conf, configuration = conf_of(fresh, 's3'), configuration_of(fresh, 's3')
+    profile, system = profile_and_conf_system(fresh, 's3')
+    assert profile == system
+    # started, another configuration, no forward: the health gate fails and the role rolls back
+    fresh.fault('host1', 'health-fail', 's3')
+    started = dict(name='s3', config=NGINX + '\nenvironment.etc.soak.text = "v0";', health_check=HTTP_CHECK)
+    run = fresh.playbook(ROLE_PLAY, extra_vars=dict(fleet=[started], summary_path=summary))
+    assert json.load(open(summary))['hosts']['host1']['containers']['s3']['outcome'] == 'rolled_back'
+    assert status(fresh, 's3') == 'down'
+    assert profile_and_conf_system(fresh, 's3') == (profile, system)
+    assert configuration_of(fresh, 's3') == configuration
+    assert conf_of(fresh, 's3') == conf

@@ -142,6 +142,11 @@ def test_the_restore_is_a_plan_of_steps_too(tmp_path):
         Step('write_configuration', path=layout.configuration_nix('web'), text=saved['configuration_nix']),
         Step('start', name='web', timeout=90, reset_failed=True),
     ]
+    # A stopped container whose start failed: stopped again and its failure cleared (not left failed).
+    assert restore_steps('web', layout, unit_dir, dict(saved, configuration_nix=None, running=False),
+                         dict(active_state='failed'), 90) == [
+        Step('stop', name='web'), Step('write_conf', path=layout.conf_path('web'), text='A=1\n'),
+        Step('reset_failed', name='web')]
     # Nothing running and the files as saved: only the conf write, which compares before it writes.
     assert restore_steps('web', layout, unit_dir, dict(saved, configuration_nix=None, running=False), {}, 90) == [
         Step('write_conf', path=layout.conf_path('web'), text='A=1\n')]
