@@ -125,36 +125,29 @@ def nix_value(items):
     return dict((v['name'], dict((nix, v[f]) for f, nix in FIELDS if v.get(f))) for v in check(items))
 
 
-def container_commands(veth):
-    """What NixOS's container init runs for VETH inside the container (argv lists)."""
+def _side_commands(veth, own, other):
+    """The link up, OWN's addresses on it and routes to OTHER's (argv lists after ``ip``)."""
     name = veth['name']
     commands = [['link', 'set', 'dev', name, 'up']]
-    if veth['local_address']:
-        commands.append(['addr', 'add', veth['local_address'], 'dev', name])
-    if veth['local_address6']:
-        commands.append(['-6', 'addr', 'add', veth['local_address6'], 'dev', name])
-    if veth['host_address']:
-        commands.append(['route', 'add', veth['host_address'], 'dev', name])
-    if veth['host_address6']:
-        commands.append(['-6', 'route', 'add', veth['host_address6'], 'dev', name])
+    for family, flag in (('', []), ('6', ['-6'])):
+        if veth[own + '_address' + family]:
+            commands.append(flag + ['addr', 'add', veth[own + '_address' + family], 'dev', name])
+    for family, flag in (('', []), ('6', ['-6'])):
+        if veth[other + '_address' + family]:
+            commands.append(flag + ['route', 'add', veth[other + '_address' + family], 'dev', name])
     return commands
+
+
+def container_commands(veth):
+    """What NixOS's container init runs for VETH inside the container (argv lists)."""
+    return _side_commands(veth, 'local', 'host')
 
 
 def host_commands(veth):
     """What NixOS's postStart runs for VETH on the host (argv lists after ``ip``)."""
-    name = veth['name']
     if veth['host_bridge']:
-        return [['link', 'set', 'dev', name, 'master', veth['host_bridge'], 'up']]
-    commands = [['link', 'set', 'dev', name, 'up']]
-    if veth['host_address']:
-        commands.append(['addr', 'add', veth['host_address'], 'dev', name])
-    if veth['host_address6']:
-        commands.append(['-6', 'addr', 'add', veth['host_address6'], 'dev', name])
-    if veth['local_address']:
-        commands.append(['route', 'add', veth['local_address'], 'dev', name])
-    if veth['local_address6']:
-        commands.append(['-6', 'route', 'add', veth['local_address6'], 'dev', name])
-    return commands
+        return [['link', 'set', 'dev', veth['name'], 'master', veth['host_bridge'], 'up']]
+    return _side_commands(veth, 'host', 'local')
 
 
 def unit_lines(container, veths, ip, nixos_container):
