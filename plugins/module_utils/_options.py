@@ -4,20 +4,16 @@
 
 This module_util is PRIVATE to the collection: it may change without notice.
 
-A record says what an option is (type, default, choices), which module takes it, where it
-acts (the run, the guest system, the conf file, the unit), its conf key, its NixOS name
-(``containers.<name>.X``), what a change of it means for a running container, its JSON Schema
-fragment and its documentation. From the records come the argument specs of nixos_container,
-nixos_containers (its elements) and nixos_container_declarative, the fleet JSON Schema's
-container properties, the conf key <-> option map, the planner's key sets, the rollout's
-view of the conf options and the generated doc fragment
-(``plugins/doc_fragments/_container_options.py``, written by ``tools/gen-doc-fragment``).
+A record says what an option is (type, default, choices), which module takes it, where it acts (the run,
+the guest system, the conf file, the unit), its conf key, its NixOS name (``containers.<name>.X``), what
+a change of it means for a running container, its JSON Schema fragment and its documentation. From the
+records come the argument specs of nixos_container, nixos_containers (its elements) and
+nixos_container_declarative, the fleet JSON Schema's container properties, the conf key <-> option map,
+the planner's key sets, the rollout's view of the conf options and the generated doc fragment
+(``plugins/doc_fragments/_container_options.py``, written by ``tools/gen-doc-fragment``). How a value is
+spelled in the conf file is ``_conf``'s business; in Nix, ``_declarative``'s.
 
-How an option's value is spelled in the conf file is the conf encoder's business (``_conf``);
-how it is spelled in Nix, the declarative renderer's (``_declarative``), from ``nix`` here.
-
-Adding an option: add its record here, its encoding in ``_conf`` (or ``_declarative``), and
-run ``tools/gen-doc-fragment``. Nothing else names it.
+Adding an option: its record here, its encoding in ``_conf`` (or ``_declarative``), then ``tools/gen-doc-fragment``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -101,6 +97,15 @@ class Option(object):
 
 def _sub(name, type, doc, **kwargs):
     return Option(name, type, [doc], **kwargs)
+
+
+def _objects(required, **properties):
+    """The JSON Schema of a list of dicts (a list option of sub-options)."""
+    return {'type': 'array', 'items': {'type': 'object', 'additionalProperties': False, 'required': [required],
+                                       'properties': properties}}
+
+
+_VETH_FIELDS = ('name', 'host_bridge', 'host_address', 'host_address6', 'local_address', 'local_address6')
 
 
 OPTIONS = (
@@ -294,10 +299,8 @@ OPTIONS = (
                _sub('protocol', 'str', 'Protocol.', choices=['tcp', 'udp'], default='tcp'),
                _sub('host_port', 'int', 'Port on the host.', required=True),
                _sub('container_port', 'int', 'Port in the container; defaults to O(forward_ports[].host_port).'),
-           ], schema={'type': 'array', 'items': {
-               'type': 'object', 'additionalProperties': False, 'required': ['host_port'],
-               'properties': {'protocol': {'enum': ['tcp', 'udp']}, 'host_port': _PORT, 'container_port': _PORT},
-           }}, doc=[
+           ], schema=_objects('host_port', protocol={'enum': ['tcp', 'udp']}, host_port=_PORT, container_port=_PORT),
+           doc=[
                'Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).',
                'Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward), '
                'for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from '
@@ -313,10 +316,7 @@ OPTIONS = (
                _sub('mount_point', 'str', 'Path in the container.', required=True),
                _sub('host_path', 'str', 'Path on the host; defaults to O(bind_mounts[].mount_point).'),
                _sub('read_only', 'bool', 'Mount read-only.', default=True),
-           ], schema={'type': 'array', 'items': {
-               'type': 'object', 'additionalProperties': False, 'required': ['mount_point'],
-               'properties': {'mount_point': _ABS_PATH, 'host_path': _ABS_PATH, 'read_only': _BOOL},
-           }}, doc=[
+           ], schema=_objects('mount_point', mount_point=_ABS_PATH, host_path=_ABS_PATH, read_only=_BOOL), doc=[
                'Host paths mounted into the container (C(--bind)/C(--bind-ro) in C(EXTRA_NSPAWN_FLAGS)).',
                'Paths cannot contain white space (the unit splits the flags on it).',
            ], doc_declarative=[
@@ -410,20 +410,15 @@ OPTIONS = (
                _sub('local_address', 'str', 'Address (optionally with C(/prefix)) of the container side; the host '
                     'gets a route to it unless bridged.'),
                _sub('local_address6', 'str', 'IPv6 address of the container side.'),
-           ], schema={'type': 'array', 'items': {
-               'type': 'object', 'additionalProperties': False, 'required': ['name'],
-               'properties': {'name': _STR, 'host_bridge': _STR, 'host_address': _STR, 'host_address6': _STR,
-                              'local_address': _STR, 'local_address6': _STR},
-           }}, doc=[
+           ], schema=_objects('name', **dict.fromkeys(_VETH_FIELDS, _STR)), doc=[
                'Further veth pairs (C(containers.NAME.extraVeths)), each named O(extra_veths[].name) on both sides '
                '(C(--network-veth-extra=) in C(EXTRA_NSPAWN_FLAGS)); they imply a private network.',
-               "The template unit of imperative containers cannot set them up, so the collection does what a "
-               "declarative container's unit does, from the container's unit drop-in "
-               '(C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) at every start: a stale host '
-               'interface of that name is deleted first; after the container is ready, inside it the interface is '
-               'set up with its local addresses and a route to its host addresses (C(nixos-container run NAME -- '
-               'ip ...)), and on the host it is enslaved to O(extra_veths[].host_bridge), or set up with its host '
-               'addresses and a route to its local addresses. The kernel removes the pair when the container stops.',
+               "The template unit of imperative containers cannot set them up, so the collection does what a declarative container's unit does, "
+               "from the container's unit drop-in (C(container@NAME.service.d/50-nixfleet.conf) in O(systemd_unit_dir)) at every start: a stale "
+               'host interface of that name is deleted first; after the container is ready, inside it the interface is set up with its local '
+               'addresses and a route to its host addresses (C(nixos-container run NAME -- ip ...)), and on the host it is enslaved to '
+               'O(extra_veths[].host_bridge), or set up with its host addresses and a route to its local addresses. The kernel removes the pair '
+               'when the container stops.',
                'The definition is kept in the conf (C(NIXFLEET_EXTRA_VETHS)). V([]) removes them. A change is a restart.',
            ], doc_declarative=[
                'C(extraVeths), further veth pairs named O(extra_veths[].name) on both sides, set up by the '
@@ -487,7 +482,7 @@ def _names(options):
 
 # The guest sources: mutually exclusive (settings adds to config, so it excludes the other three).
 GUEST_OPTIONS = _names(o for o in options_of(SINGLE) if o.guest_source)
-# The options nixos_container writes into the conf file, and those only a private network has.
+# The options nixos_container writes into the conf file; those only a private network has.
 CONF_OPTION_NAMES = _names(o for o in options_of(SINGLE) if o.applies == CONF)
 NETWORK_OPTION_NAMES = _names(o for o in options_of(SINGLE) if o.network)
 # The option each conf key comes from, so messages name what the user wrote.
@@ -499,8 +494,7 @@ MOUNT_FLAGS = tuple((flag, o.nspawn_mount) for o in OPTIONS if o.nspawn_mount fo
 # Conf keys whose change is a new guest system (update, not restart), and those no start reads.
 GUEST_KEYS = tuple(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change == RELOAD)
 # Our NIXFLEET_ conf keys whose change is a restart (the unit drop-in derived from them is read at start).
-RESTART_BOOKKEEPING_KEYS = frozenset(o.conf_key for o in OPTIONS if o.conf_key and o.conf_key.startswith('NIXFLEET_')
-                                     and o.conf_change == RESTART)
+RESTART_BOOKKEEPING_KEYS = frozenset(k for k, c in ((o.conf_key or '', o.conf_change) for o in OPTIONS) if k.startswith('NIXFLEET_') and c == RESTART)
 NOT_READ_AT_START = frozenset(o.conf_key for o in OPTIONS if o.conf_key and o.conf_change in (RELOAD, NO_RESTART))
 # containers.<name>.X of the declarative options, in the order they are written.
 NIX_NAMES = tuple((o.name, o.nix) for o in options_of(DECLARATIVE) if o.nix)
