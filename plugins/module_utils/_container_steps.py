@@ -96,8 +96,8 @@ def with_system(plan, system_path, name, layout, desired, running):
     steps = []
     for step in plan.steps:
         if step.op == 'create':
-            steps.append(Step('create', **dict(step.args, system_path=system_path, config=None, config_file=None,
-                                                 flake=None, flake_attr=None)))
+            prebuilt = dict(step.args, system_path=system_path, config=None, config_file=None, flake=None, flake_attr=None)
+            steps.append(Step('create', **prebuilt))
             steps.append(Step('write_configuration', record=step.args['record'], **configuration))
         elif step.op == 'update':
             steps.append(Step('set_system', label='update', profile=layout.system_profile(name),
