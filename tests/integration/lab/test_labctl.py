@@ -18,7 +18,7 @@ PREFIX = f"nfl{LAB_ID}-"
 SUBNET = f"10.250.{LAB_ID}"
 CONTRACT_PATH = ("/run/current-system/sw/bin:/usr/local/sbin:/usr/local/bin:"
                  "/usr/sbin:/usr/bin:/sbin:/bin")
-EMULATED = ("nixos-container", "nix-env", "nixos-rebuild")
+EMULATED = ("nixos-container", "nix-env", "nix-store", "nixos-rebuild")
 REPO = Path(__file__).resolve().parents[3]
 LABCTL = REPO / "tests" / "lab" / "labctl"
 SYSTEMCTL = "/usr/bin/systemctl"

@@ -257,7 +257,19 @@ def reboot(lab, state, name, run_in_host, ready):
         time.sleep(0.1)
     else:
         raise LabError(f"{name} did not reboot within 120 s")
-    waited = run_in_host(["systemctl", "is-system-running", "--wait"])
+    waited = wait_booted(run_in_host, 120.0)
     if not ready(host["address"], 60.0):
-        raise LabError(f"{name}: sshd not answering after the reboot ({waited.strip()})")
+        raise LabError(f"{name}: sshd not answering after the reboot ({waited})")
     return 0
+
+
+def wait_booted(run_in_host, seconds):
+    """The host's systemd state once its boot finished (running or degraded). Right after the
+    new init appears, `is-system-running --wait` may return at once (no bus yet: "offline",
+    or "starting"), so ask again until the boot is over."""
+    deadline = time.monotonic() + seconds
+    while True:
+        waited = run_in_host(["systemctl", "is-system-running", "--wait"]).strip()
+        if waited in ("running", "degraded") or time.monotonic() > deadline:
+            return waited
+        time.sleep(0.2)
