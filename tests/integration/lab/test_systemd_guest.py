@@ -1,7 +1,7 @@
 """The opt-in systemd guest (`lab.systemdGuest = true;`, docs/lab.md): the hosts' Debian root
 with systemd as the container's init and the HTTP stand-in as a real socket unit. What only a
 real init shows: Type=notify readiness through to the guest's own boot, `systemctl -M NAME`
-from the lab host, a clean shutdown."""
+from the lab host, a clean shutdown, tmpfiles applied at boot."""
 
 import time
 
@@ -50,6 +50,12 @@ def test_readiness_is_the_guests_boot_and_systemctl_reaches_into_it(clean):
                  "lab-start-faults.service").returncode == 0
     pid1 = ok(clean, "nixos-container", "run", "sdg", "--", "cat", "/proc/1/comm").stdout
     assert pid1 == "systemd\n"
+    # the guest's boot ran systemd-tmpfiles: Debian's var.conf (the start script makes none of
+    # these) gave /var/run -> ../run and /var/log/wtmp 0664 root:utmp
+    assert guest(clean, "sdg", "is-active", "systemd-tmpfiles-setup.service").stdout.strip() == "active"
+    made = ok(clean, "nixos-container", "run", "sdg", "--", "sh", "-c",
+              "readlink /var/run; stat -c '%a %U %G' /var/log/wtmp").stdout
+    assert made == "../run\n664 root utmp\n", made
     machines = ok(clean, "machinectl", "show", "sdg", "-p", "Class", "-p", "Service").stdout
     assert "Class=container" in machines and "Service=systemd-nspawn" in machines
     # the HTTP stand-in is the guest's socket unit (Accept=yes: one service per connection)
