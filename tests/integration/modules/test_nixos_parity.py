@@ -47,13 +47,6 @@ def nixos(fresh):
         (proc.returncode, proc.stdout, proc.stderr)
 
 
-def needs_systemd(lab):
-    """The unit's own parts (extra veths, the ephemeral root, a clean early stop) are played by the
-    systemd lab's unit programs (NIXFLEET_LAB_KIND=systemd, docs/lab.md), not by the emulated one."""
-    if lab.exec(HOST, 'test', '-d', '/run/systemd/system').returncode != 0:
-        pytest.skip('needs the systemd lab (NIXFLEET_LAB_KIND=systemd): the lab hosts do not run systemd')
-
-
 def declare(lab, **definition):
     run = lab.playbook(module_play(definition, host=HOST, module='nixos_container_declarative'))
     result = module_result(run, 'task')
@@ -308,7 +301,6 @@ def link_is_up(text):
 
 
 def test_containers_extra_veth(nixos):
-    needs_systemd(nixos)
     network(nixos, bridges=EV_BRIDGES)
     try:
         declare(nixos, name='webserver', auto_start=True, private_network=True, host_bridge='br0',
@@ -342,7 +334,6 @@ def test_imperative_extra_veths(fresh):
     """nixos_container gives an imperative container containers-extra_veth's veths: the flags in
     the conf, and the unit drop-in does what NixOS's unit does, at every start (also one made by
     hand); V([]) takes them away again, destroy removes the drop-in."""
-    needs_systemd(fresh)
     host = 'host2'
     fresh.exec(host, 'sh', '-c', 'ip link add br1 type bridge && ip addr add 192.168.1.1/24 dev br1 && '
                'ip link set br1 up', check=True)
@@ -405,7 +396,6 @@ networking.firewall.allowedTCPPorts = [ 80 ];'''
 
 
 def test_containers_ephemeral(nixos):
-    needs_systemd(nixos)
     declare(nixos, name='webserver', ephemeral=True, private_network=True, host_address='10.231.136.1',
             local_address='10.231.136.2', config=EP_GUEST)
     switch(nixos)
@@ -438,7 +428,6 @@ def test_imperative_ephemeral_root(fresh):
     """nixos_container's ephemeral container runs as NixOS runs an ephemeral one: from a root
     under /run/nixos-containers that systemd removes at stop (the unit drop-in sets the unit's
     root and RuntimeDirectory); what the guest writes is gone after a restart."""
-    needs_systemd(fresh)
     host = 'host3'
     task = dict(name='eph', ephemeral=True, private_network=True, config=HTTPD)
     run = fresh.playbook(module_play(task, host=host))
@@ -489,7 +478,6 @@ def test_containers_imperative_early_stop_and_restarts(fresh):
     stop and start (#4989), a stop while it is still booting ends cleanly and a later start works,
     a stop and start without machined (#109695), and destroy keeps what is bind-mounted into its
     root (IM-18)."""
-    needs_systemd(fresh)
     host, name = 'host2', 'foo'
 
     def on_host(*argv, timeout=120):
@@ -560,7 +548,6 @@ SRV_DATA_MOUNT = '[Unit]\nDescription=/srv/data\n[Mount]\nWhat=tmpfs\nWhere=/srv
 
 
 def test_containers_require_bind_mounts(nixos):
-    needs_systemd(nixos)
     unit = '/etc/systemd/system/srv-data.mount'
     nixos.exec(HOST, 'sh', '-c', 'mkdir -p /srv/data && cat > %s && systemctl daemon-reload' % unit,
                input=SRV_DATA_MOUNT, check=True)
@@ -586,7 +573,6 @@ def test_containers_require_bind_mounts(nixos):
 
 
 def test_containers_tmpfs(nixos):
-    needs_systemd(nixos)
     # No privateNetwork in the VM test: NixOS's default, false (the module writes it explicitly).
     declare(nixos, name='tmpfs', auto_start=True, private_network=False,
             tmpfs=['/var', '/var/log', '/some/random/path'], config='')
@@ -621,7 +607,6 @@ def test_containers_tmpfs(nixos):
 
 
 def test_containers_portforward(nixos):
-    needs_systemd(nixos)
     declare(nixos, name='webserver', private_network=True, host_address='192.168.0.1', local_address='192.168.0.100',
             forward_ports=[dict(protocol='tcp', host_port=10080, container_port=80)], config=HTTPD)
     switch(nixos)
@@ -636,7 +621,6 @@ def test_containers_portforward(nixos):
 
 
 def test_containers_unified_hierarchy(nixos):
-    needs_systemd(nixos)
     declare(nixos, name='test-container', auto_start=True, private_network=False, config='')
     switch(nixos)
     # The VM test pipes `stat -fc %T /sys/fs/cgroup/ | grep cgroup2fs` into root-login; the lab
@@ -662,7 +646,6 @@ PI_GUESTS = {
 
 @pytest.mark.parametrize('machine', sorted(PI_GUESTS))
 def test_containers_physical_interfaces_other_machines(nixos, machine):
-    needs_systemd(nixos)
     declare(nixos, name=machine, private_network=True, interfaces=['eth1'], config=PI_GUESTS[machine])
     switch(nixos)
     succeed(nixos, 'nixos-container', 'start', machine)                                 # PI-9, PI-12, PI-15
@@ -674,7 +657,6 @@ def test_containers_physical_interfaces_other_machines(nixos, machine):
 
 
 def test_containers_nested(nixos):
-    needs_systemd(nixos)
     # The guest defines containers.nested itself (the stand-in guest ignores it: NE-2, NE-3).
     inner = ('containers.nested = {\n  autoStart = true;\n  privateNetwork = true;\n  config = { };\n};')
     declare(nixos, name='nested', auto_start=True, private_network=True, config=inner)
