@@ -32,7 +32,9 @@ for top in ("/etc/nixos-containers", "/nix/var/nix/profiles/per-container",
                     out[path] = "file:%o:%s" % (st.st_mode, f.read().hex())
 def ipj(*args):
     return json.loads(subprocess.run(["ip", "-j"] + list(args), capture_output=True, text=True).stdout or "[]")
-out["links"] = sorted((l["ifname"], l.get("ifindex"), l.get("operstate")) for l in ipj("link", "show"))
+# The administrative state (the UP flag) is what the host side sets; the operational state of a
+# veth follows its guest end, which a booting guest brings up whenever it gets there.
+out["links"] = sorted((l["ifname"], l.get("ifindex"), "UP" in l.get("flags", [])) for l in ipj("link", "show"))
 # IPv6 link-local addresses and their routes appear on their own a moment after a link is
 # up (kernel autoconfiguration, not anything a module did): leave them out.
 def ours(entry):
