@@ -64,7 +64,8 @@ options:
     description:
       - "The body of the guest's NixOS module, as C(nixos-container --config) takes it, for example
         C(services.nginx.enable = true;)."
-      - "Mutually exclusive with O(config_file), O(flake) and O(system_path)."
+      - "Mutually exclusive with O(config_file) and O(flake); with O(system_path), the configuration it was
+        built from."
     type: str
   config_file:
     description:
@@ -80,8 +81,8 @@ options:
     type: str
   system_path:
     description:
-      - "A prebuilt system closure in the Nix store (C(--system-path)). A new path is set in the container's
-        profile with C(nix-env --set) and activated."
+      - "A prebuilt system closure in the Nix store (C(--system-path)), set in the container's profile with
+        C(nix-env --set) and activated. O(config) beside it is what it was built from (written, not built)."
     type: path
   settings:
     description:
@@ -392,8 +393,8 @@ options:
         description:
           - "The body of the guest's NixOS module, as C(nixos-container --config) takes it, for example
             C(services.nginx.enable = true;)."
-          - "Mutually exclusive with O(containers[].config_file), O(containers[].flake) and
-            O(containers[].system_path)."
+          - "Mutually exclusive with O(containers[].config_file) and O(containers[].flake); with
+            O(containers[].system_path), the configuration it was built from."
         type: str
       config_file:
         description:
@@ -410,8 +411,9 @@ options:
         type: str
       system_path:
         description:
-          - "A prebuilt system closure in the Nix store (C(--system-path)). A new path is set in the
-            container's profile with C(nix-env --set) and activated."
+          - "A prebuilt system closure in the Nix store (C(--system-path)), set in the container's profile
+            with C(nix-env --set) and activated. O(containers[].config) beside it is what it was built from
+            (written, not built)."
         type: path
       settings:
         description:

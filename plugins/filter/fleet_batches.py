@@ -402,9 +402,9 @@ def undo_item(name, before, entry):
         item['system_path'] = facts['system_path']
     else:
         item['rollback'] = True
-        # The configuration.nix of that generation comes back with it (a flake's is the flake's).
-        if facts.get('configuration') is not None and not facts.get('flake'):
-            item['config'] = facts['configuration']
+    # The configuration.nix of that system comes back with it (a flake's is the flake's).
+    if facts.get('configuration') is not None and not facts.get('flake'):
+        item['config'] = facts['configuration']
     return item
 
 

@@ -11,11 +11,19 @@ option owns); the conf's format, its checks and its rendering are ``_conf``'s.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import itertools
 import re
 
 from ansible_collections.nixfleet.containers.plugins.module_utils import _extra_veths
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import check_word, DECIMAL, PROTOCOLS
-from ansible_collections.nixfleet.containers.plugins.module_utils._options import OPTION_FOR_KEY
+from ansible_collections.nixfleet.containers.plugins.module_utils._options import GUEST_OPTIONS, OPTION_FOR_KEY
+
+# The guest sources exclude each other, except that settings adds to config, and config (or
+# settings) with system_path is the configuration that system was built from, recorded in
+# configuration.nix without a build (how the fleet role puts a system from before its run back).
+_MAY_GO_TOGETHER = ({'config', 'settings'}, {'config', 'system_path'}, {'settings', 'system_path'})
+GUEST_SOURCE_CONFLICTS = [pair for pair in itertools.combinations(GUEST_OPTIONS + ('settings',), 2)
+                          if set(pair) not in _MAY_GO_TOGETHER]
 
 _FLAKE_WITH_ATTR = re.compile(r'^(.*)#([^#"]+)\Z')
 

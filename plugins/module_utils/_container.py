@@ -14,6 +14,7 @@ import os
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_error, KNOWN_KEYS
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import (
     conf_from_options,
+    GUEST_SOURCE_CONFLICTS,
     options_from_conf,
     unit_dropin_lines,
 )
@@ -57,10 +58,8 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._state import 
     with_unit_files,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._steps import execute, Plan
-# settings adds to config, so it excludes the other guest sources.
 # A recreate starts a new profile: there is no earlier generation to roll back to.
-CONTAINER_MUTUALLY_EXCLUSIVE = [GUEST_OPTIONS] + [('settings', key) for key in GUEST_OPTIONS if key != 'config'] + [
-    ('recreate', 'rollback')]
+CONTAINER_MUTUALLY_EXCLUSIVE = GUEST_SOURCE_CONFLICTS + [('recreate', 'rollback')]
 
 
 def container_argument_spec():
@@ -315,7 +314,7 @@ class ContainerManager(object):
             desired['extra'] = 'imports = [ %s ];' % path
             desired['config_file_text'] = content.decode('utf-8', 'replace')
             desired['config_digest'] = hashlib.sha256(content).hexdigest()
-        elif p['system_path']:
+        if p['system_path']:
             if not os.path.isdir(p['system_path']):
                 raise ValueError('system_path: %s does not exist on the host' % p['system_path'])
             desired['system_path'] = p['system_path']

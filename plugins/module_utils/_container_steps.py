@@ -55,7 +55,7 @@ def bind(plan, name, layout, params, current, desired):
                         bridge=options.get('host_bridge') if private else None,
                         port=desired['conf'].get('HOST_PORT') if private else None,
                         auto_start=bool(options.get('auto_start')),
-                        config=desired.get('extra') if not params['config_file'] else None,
+                        config=desired.get('extra') if not (params['config_file'] or desired.get('system_path')) else None,
                         system_path=desired.get('system_path'))
         if op == 'update':
             return dict(guest, name=name, record=record,

@@ -25,11 +25,10 @@ import json
 import re
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import conf_values_errors
-from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options
+from ansible_collections.nixfleet.containers.plugins.module_utils._conf_options import conf_from_options, GUEST_SOURCE_CONFLICTS
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
 from ansible_collections.nixfleet.containers.plugins.module_utils._options import (
     fleet_properties,
-    GUEST_OPTIONS,
 )
 
 SCHEMA_ID = 'https://nixfleet.invalid/schemas/fleet.schema.json'
@@ -271,12 +270,12 @@ def _rule_errors(containers, host, schema_failed):
                                           % seen[name]))
             else:
                 seen[name] = index
-        guests = [k for k in GUEST_OPTIONS if spec.get(k) is not None]
-        if len(guests) > 1 or (guests and guests != ['config'] and spec.get('settings') is not None):
-            chosen = guests + (['settings'] if spec.get('settings') is not None else [])
-            errors.append(SpecProblem(host, index, name, [index, chosen[1]],
+        clash = next((pair for pair in GUEST_SOURCE_CONFLICTS if all(spec.get(k) is not None for k in pair)), None)
+        if clash:
+            errors.append(SpecProblem(host, index, name, [index, clash[1]],
                                       'mutually exclusive with %s: give one of config (with or without '
-                                      'settings), config_file, flake, system_path' % chosen[0]))
+                                      'settings), config_file, flake, system_path (config with system_path: '
+                                      'the configuration that system was built from)' % clash[0]))
         http = (spec.get('health_check') or {}).get('http') if isinstance(spec.get('health_check'), dict) else None
         if isinstance(http, dict) and ('url' in http) == ('port' in http):
             errors.append(SpecProblem(host, index, name, [index, 'health_check', 'http'],

@@ -165,7 +165,7 @@ OPTIONS = (
     Option('config', modes=EVERY, applies=GUEST, change=RELOAD, guest_source=True, schema={'type': 'string'}, doc=[
         "The body of the guest's NixOS module, as C(nixos-container --config) takes it, for example "
         'C(services.nginx.enable = true;).',
-        'Mutually exclusive with O(config_file), O(flake) and O(system_path).',
+        'Mutually exclusive with O(config_file) and O(flake); with O(system_path), the configuration it was built from.',
     ], doc_declarative=[
         "The body of the guest's NixOS module (C(containers.NAME.config)), as for "
         'M(nixfleet.containers.nixos_container), for example C(services.nginx.enable = true;). It is spliced '
@@ -192,8 +192,8 @@ OPTIONS = (
     # nixos_container sets a closure in the profile; the SYSTEM_PATH key (declarative) is read at start.
     Option('system_path', 'path', applies=GUEST, change=RELOAD, guest_source=True, conf_key='SYSTEM_PATH',
            conf_change=RESTART, schema=_ABS_PATH, doc=[
-               "A prebuilt system closure in the Nix store (C(--system-path)). A new path is set in the container's "
-               'profile with C(nix-env --set) and activated.',
+               "A prebuilt system closure in the Nix store (C(--system-path)), set in the container's profile with "
+               'C(nix-env --set) and activated. O(config) beside it is what it was built from (written, not built).',
            ]),
     Option('settings', 'dict', modes=EVERY, applies=GUEST, change=RELOAD, schema={'type': 'object'}, doc=[
         'Guest NixOS options as data, rendered to Nix by the collection with correct escaping and appended to '

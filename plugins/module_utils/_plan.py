@@ -134,7 +134,7 @@ def _decide(current, desired):
                                 current, desired)
     if desired.get('recreate'):
         _refuse_declarative(current, 'recreate it')
-        steps = ['destroy', 'create'] + (['start'] if _want_running(current, state) else [])
+        steps = ['destroy', 'create'] + _recorded_configuration(desired) + (['start'] if _want_running(current, state) else [])
         return _with_unit_files(_Decision('recreate', steps, ['recreate requested']), None, desired)
     return _plan_existing(current, desired)
 
@@ -142,8 +142,16 @@ def _decide(current, desired):
 def _plan_missing(desired):
     if desired['state'] == 'absent':
         return _Decision('noop', [], [])
-    steps = ['create'] + (['start'] if desired['state'] == 'started' else [])
+    steps = ['create'] + _recorded_configuration(desired) + (['start'] if desired['state'] == 'started' else [])
     return _Decision('create', steps, ['the container does not exist'])
+
+
+def _recorded_configuration(desired, current=None):
+    """['write_configuration'] when a given system_path comes with the configuration it was built
+    from (config/settings): the CLI writes no configuration.nix for a prebuilt system."""
+    if not desired.get('system_path') or desired.get('extra') is None:
+        return []
+    return [] if current and current.get('extra_config') == desired['extra'] else ['write_configuration']
 
 
 def _want_running(current, state):
@@ -191,7 +199,7 @@ def _plan_existing(current, desired):
         reasons.append('the conf file changes (no restart needed)')
     reasons += guest
     steps = []
-    rebuild = ['set_system'] if desired.get('system_path') else ['update']
+    rebuild = ['set_system'] + _recorded_configuration(desired, current) if desired.get('system_path') else ['update']
     if desired.get('rollback'):
         _refuse_rollback_at_oldest(current)
         reasons.insert(0, 'rollback requested')

@@ -421,3 +421,34 @@ def test_health_gate_rollback_of_a_stopped_container_puts_everything_back(fresh,
     assert profile_and_conf_system(fresh, 's3') == (profile, system)
     assert configuration_of(fresh, 's3') == configuration
     assert conf_of(fresh, 's3') == conf
+
+
+def test_health_gate_rollback_after_an_earlier_rollback_puts_the_configuration_back(fresh, tmp_path):
+    # Soak seed 1234, rounds 113 and 122: an earlier rollback left a newer generation behind the
+    # current one, so the second rollback sets the system from before the run again instead of
+    # going one generation down; configuration.nix kept the failed change's text.
+    summary = str(tmp_path / 'summary.json')
+
+    def rollout(variant, fault=False, **options):
+        if fault:
+            fresh.fault('host1', 'health-fail', 's3')
+        spec = dict(name='s3', config=NGINX + '\nenvironment.etc.soak.text = "v%d";' % variant, health_check=HTTP_CHECK)
+        spec.update(options)
+        try:
+            run = fresh.playbook(ROLE_PLAY, extra_vars=dict(fleet=[spec], summary_path=summary))
+        finally:
+            fresh.fault('host1', 'clear')
+        return run, json.load(open(summary))['hosts']['host1']['containers']['s3']['outcome']
+
+    run, outcome = rollout(0)
+    assert run.rc == 0 and outcome == 'created', str(run)
+    assert rollout(1, fault=True)[1] == 'rolled_back'
+    conf, configuration = conf_of(fresh, 's3'), configuration_of(fresh, 's3')
+    system = profile_and_conf_system(fresh, 's3')
+    assert system[0] == system[1] and '"v0"' in configuration
+    # again, with a forwarded port this time (round 122)
+    assert rollout(2, fault=True, forward_ports=[dict(host_port=8102, container_port=80)])[1] == 'rolled_back'
+    assert status(fresh, 's3') == 'up'
+    assert profile_and_conf_system(fresh, 's3') == system
+    assert configuration_of(fresh, 's3') == configuration
+    assert conf_of(fresh, 's3') == conf

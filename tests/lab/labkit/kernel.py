@@ -230,3 +230,19 @@ def leftovers(lab):
     if os.path.lexists(lab.dir):
         found.append(f"state dir {lab.dir}")
     return found
+
+
+# Every booted lab host's systemd, journald and logind (and each systemd guest) hold inotify
+# instances of the machine's root user: three labs of three hosts pass the kernel's default of 128,
+# and the next host's systemd dies with "Too many open files".
+INOTIFY_INSTANCES = ("/proc/sys/fs/inotify/max_user_instances", 1024)
+
+
+def raise_inotify_limit():
+    """Raise the machine's inotify instance limit to INOTIFY_INSTANCES when it is lower."""
+    path, wanted = INOTIFY_INSTANCES
+    with open(path, encoding="ascii") as current:
+        if int(current.read()) >= wanted:
+            return
+    with open(path, "w", encoding="ascii") as limit:
+        limit.write(str(wanted))

@@ -12,7 +12,7 @@ import time
 from labkit.common import (CONTRACT_PATH, HOST_PYTHON, LAB_SCRIPTS, NSENTER, REPO, UNSHARE,
                            LabError, write_atomically)
 from labkit.kernel import (cgroup_root, children, is_alive, namespace_inode, process_cgroup,
-                           process_record)
+                           process_record, raise_inotify_limit)
 from labkit.state import save_state
 
 sys.path.insert(0, os.path.join(os.path.realpath(LAB_SCRIPTS), "emulator"))
@@ -140,6 +140,7 @@ def start_host(lab, state, index, lower):
     os.makedirs(host_dir, exist_ok=True)
     networkmanager = name in networkmanager_hosts()
     write_host_files(lab, index, networkmanager)
+    raise_inotify_limit()
     cgroup = None
     if cgroup_root():
         cgroup = os.path.join(cgroup_root(), netns)

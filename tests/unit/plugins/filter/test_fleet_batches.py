@@ -371,6 +371,11 @@ def test_undo_after_an_earlier_rollback_sets_the_system_from_before():
     before = plan_entry('reload', generation_before=1, container=facts)
     item = undo_item('web', before, applied_entry(generation_after=3))
     assert item['system_path'] == '/nix/store/aaa-nixos-system-web' and 'rollback' not in item
+    # its configuration.nix comes back with it (soak seed 1234, rounds 113 and 122)
+    assert 'config' not in item
+    before['container'] = dict(facts, configuration='services.nginx.enable = true;')
+    item = undo_item('web', before, applied_entry(generation_after=3))
+    assert item['config'] == 'services.nginx.enable = true;' and item['system_path'] == facts['system_path']
     # In a straight line (2 was current, the run made 3) the rollback is right.
     facts = dict(facts, generation=2, system_path='/nix/store/bbb-nixos-system-web')
     item = undo_item('web', plan_entry('reload', generation_before=2, container=facts), applied_entry(generation_after=3))

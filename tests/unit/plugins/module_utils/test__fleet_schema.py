@@ -42,6 +42,8 @@ GOOD = [
     [FULL],
     [dict(name='f', flake='/srv/flk#web', health_check={'http': {'url': 'http://10.233.1.2/', 'from': 'controller'}})],
     [dict(name='s', system_path='/nix/store/abc-nixos-system'), dict(name='c', config_file='/srv/c.nix')],
+    # a system with the configuration it was built from (the role's undo of a change)
+    [dict(name='s', system_path='/nix/store/abc-nixos-system', config='services.nginx.enable = true;')],
     [dict(name='h', private_network=False, health_check={'command': ['true']})],
     # NixOS's own definitions (containers-bridge, containers-ip, containers-physical_interfaces).
     [dict(name='webserver', host_bridge='br0', local_address='192.168.0.100/24', local_address6='fc00::2/7'),
@@ -68,8 +70,10 @@ BAD = [
      "does not match '^/'"),
     ({'name': 'web', 'bind_mounts': [{'mount_point': '/a b'}]}, 'containers[0].bind_mounts', "contains ' '"),
     ({'name': 'web', 'config': 'x', 'flake': '/f#a'}, 'containers[0].flake', 'mutually exclusive with config'),
-    ({'name': 'web', 'settings': {}, 'system_path': '/nix/store/x'}, 'containers[0].settings',
-     'mutually exclusive with system_path'),
+    ({'name': 'web', 'settings': {}, 'config_file': '/srv/c.nix'}, 'containers[0].settings',
+     'mutually exclusive with config_file'),
+    ({'name': 'web', 'system_path': '/nix/store/x', 'flake': '/f#a'}, 'containers[0].system_path',
+     'mutually exclusive with flake'),
     ({'name': 'web', 'host_address': '10.233.1.1'}, 'containers[0].host_address',
      'host_address (HOST_ADDRESS) is set, so local_address (LOCAL_ADDRESS) is required as well'),
     ({'name': 'web', 'host_address': '10.233.1.300', 'local_address': '10.233.1.2'}, 'containers[0].host_address',

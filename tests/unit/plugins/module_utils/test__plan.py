@@ -131,6 +131,15 @@ def test_system_path_is_set_and_reloaded():
     assert p.names == ['set_system', 'reload']
 
 
+def test_system_path_with_the_configuration_it_was_built_from_writes_it():
+    p = plan(current(), desired(extra='services.nginx.enable = false;', system_path='/nix/store/c-system'))
+    assert p.names == ['set_system', 'write_configuration', 'reload']
+    # the same text: nothing to write; a new container gets it after the create
+    p = plan(current(), desired(system_path='/nix/store/c-system'))
+    assert p.names == ['set_system', 'reload']
+    assert plan(None, desired(system_path='/nix/store/c-system')).names == ['create', 'write_configuration', 'start']
+
+
 def test_rebuild_forces_update_only():
     p = plan(current(), desired(rebuild=True))
     assert (p.names, p.reasons) == (['update'], ['rebuild requested'])
