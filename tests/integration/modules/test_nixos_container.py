@@ -333,3 +333,23 @@ def test_system_path_switches_the_profile(fresh):
     assert fresh.exec('host1', 'readlink', '-f', '/nix/var/nix/profiles/per-container/web/system',
                       check=True).stdout.strip() == store_path
     assert http_from_host(fresh, '10.233.2.2').startswith('web generation 2')
+
+
+def test_system_path_with_the_config_it_was_built_from_records_that_config(fresh):
+    src = NGINX + ' environment.etc.v.text = "src";'
+    fresh.playbook(module_play(dict(name='src', config=src, state='present')))
+    store_path = fresh.exec('host1', 'readlink', '-f', '/nix/var/nix/profiles/per-container/src/system',
+                            check=True).stdout.strip()
+    fresh.playbook(module_play(dict(name='web', config=NGINX)))
+    run = fresh.playbook(four_step_play(dict(name='web', system_path=store_path, config=src)))
+    assert_four_steps(run)
+    assert module_result(run, 'step2 real')['plan']['steps'] == ['set_system', 'write_configuration', 'reload']
+    web, source = (fresh.exec('host1', 'cat', '/var/lib/nixos-containers/%s/etc/nixos/configuration.nix' % name,
+                              check=True).stdout for name in ('web', 'src'))
+    # the same template text (the host name is each container's own)
+    assert web == source.replace('mkDefault "src"', 'mkDefault "web"') and 'environment.etc.v.text = "src";' in web
+    conf = fresh.exec('host1', 'cat', '/etc/nixos-containers/web.conf', check=True).stdout
+    assert 'NIXFLEET_SYSTEM=%s\n' % store_path in conf
+    # a run with that config alone builds nothing: the container is at it
+    run = fresh.playbook(module_play(dict(name='web', config=src)))
+    assert module_result(run, 'task')['changed'] is False, module_result(run, 'task')
