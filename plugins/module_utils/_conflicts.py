@@ -17,6 +17,7 @@ __metaclass__ = type
 
 import ipaddress
 
+from ansible_collections.nixfleet.containers.plugins.module_utils import _extra_veths
 from ansible_collections.nixfleet.containers.plugins.module_utils._conf import parse_port_spec
 
 ADDRESS_OPTIONS = (('HOST_ADDRESS', 'host_address'), ('LOCAL_ADDRESS', 'local_address'),
@@ -61,6 +62,14 @@ def host_ports(conf):
     return ports
 
 
+def host_links(conf):
+    """{host interface name: what claims it}: the host ends of its extra veths and the host
+    interfaces it moves in (one container at a time: nspawn fails to start the second)."""
+    links = dict((v['name'], 'extra veth') for v in _extra_veths.decode(conf.get('NIXFLEET_EXTRA_VETHS')))
+    links.update((i, 'interface') for i in (conf.get('INTERFACES') or '').split())
+    return links
+
+
 def _clash(option, other_option):
     """Whether option of one container and other_option of another may not hold the same address."""
     return option.startswith('local') or other_option.startswith('local')
@@ -86,6 +95,11 @@ def conflicts(name, conf, others, live=()):
         for protocol, port in sorted(host_ports(conf) & host_ports(others[other])):
             messages.append('host port %d/%s of container %s is already forwarded by container %s'
                             % (port, protocol, name, other))
+        theirs = host_links(others[other])
+        for link, kind in sorted(host_links(conf).items()):
+            if link in theirs:
+                messages.append('%s %s of container %s is already the %s %s of container %s'
+                                % (kind, link, name, theirs[link], link, other))
     # Other containers' ve-/vb- links carry their host addresses: the confs above cover them.
     for option, address in mine:
         for ifname, text in live:

@@ -77,12 +77,12 @@ def check(items):
                 raise ValueError('%s: %s: %s cannot be combined with host_bridge (the bridge holds the host side)'
                                  % (OPTION, name, ' and '.join(given)))
         for field in ADDRESS_FIELDS:
-            _check_address(name, field, veth[field])
+            _check_address(name, field, veth[field], routed=not veth['host_bridge'])
         found.append(veth)
     return found
 
 
-def _check_address(name, field, value):
+def _check_address(name, field, value, routed):
     if value is None:
         return
     try:
@@ -93,6 +93,11 @@ def _check_address(name, field, value):
         raise ValueError('%s: %s.%s: %r is not an address with an optional /prefix' % (OPTION, name, field, value))
     if field.endswith('6') and address.version != 6:
         raise ValueError('%s: %s.%s: %r is not an IPv6 address' % (OPTION, name, field, value))
+    if routed and address.network.prefixlen != address.max_prefixlen:
+        # Without a bridge each side routes to the other's address (ip route add ADDRESS), which
+        # ip refuses for a network prefix: the container would never start.
+        raise ValueError('%s: %s.%s: %r has a network prefix, which only an extra veth with host_bridge may have '
+                         '(without one, each side routes to the address itself)' % (OPTION, name, field, value))
 
 
 def encode(veths):

@@ -452,3 +452,14 @@ def test_health_gate_rollback_after_an_earlier_rollback_puts_the_configuration_b
     assert profile_and_conf_system(fresh, 's3') == system
     assert configuration_of(fresh, 's3') == configuration
     assert conf_of(fresh, 's3') == conf
+
+
+def test_an_extra_veth_of_another_container_is_refused_before_any_change(fresh):
+    play_ok(fresh, dict(name='x1', config=NGINX, extra_veths=[dict(name='xv1', local_address='10.231.8.2')]))
+    state = host_state(fresh, 'host1')
+    cases = [dict(name='x2', config=NGINX, extra_veths=[dict(name='xv1', local_address='10.231.9.2')])]
+    run = fresh.playbook(bad_play('nixos_container', cases))
+    result = module_result(run, 'bad0')
+    assert result['failed'] and 'extra veth xv1 of container x2 is already the extra veth xv1 of container x1' \
+        in result['msg'], result
+    assert host_state(fresh, 'host1') == state

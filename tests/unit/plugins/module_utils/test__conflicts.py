@@ -44,3 +44,13 @@ def test_the_hosts_own_addresses():
         "local_address 192.168.1.5 of container b is already the host's own address (on eth0)"]
     assert conflicts('b', veth('192.168.1.5', '10.0.1.2'), {}, live) == [
         "host_address 192.168.1.5 of container b is already the host's own address (on eth0)"]
+
+
+def test_extra_veths_and_moved_interfaces_belong_to_one_container():
+    mine = dict(PRIVATE_NETWORK='1', NIXFLEET_EXTRA_VETHS='veth1,hostBridge=br1 veth2', INTERFACES='eth1')
+    others = {'a': dict(PRIVATE_NETWORK='1', NIXFLEET_EXTRA_VETHS='veth2'),
+              'c': dict(PRIVATE_NETWORK='1', INTERFACES='eth2 eth1'),
+              'd': dict(PRIVATE_NETWORK='1', NIXFLEET_EXTRA_VETHS='veth3', INTERFACES='eth3')}
+    assert conflicts('b', mine, others) == [
+        'extra veth veth2 of container b is already the extra veth veth2 of container a',
+        'interface eth1 of container b is already the interface eth1 of container c']

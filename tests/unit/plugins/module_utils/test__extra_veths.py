@@ -59,6 +59,9 @@ def test_a_changed_veth_is_a_restart_even_when_only_an_address_changes():
     ([dict(name='veth1', local_address='10.0.0.1; rm')], 'local_address'),
     ([dict(name='veth1', host_address6='10.0.0.1')], 'not an IPv6'),
     ([dict(name='veth1', mac='02:00:00:00:00:01')], 'unknown key'),
+    # ip route add 10.231.8.2/24 fails: only a bridged extra veth may carry a prefix
+    ([dict(name='veth1', local_address='10.231.8.2/24')], 'has a network prefix'),
+    ([dict(name='veth1', host_address6='fc00::1/64')], 'has a network prefix'),
 ])
 def test_bad_definitions_are_refused_naming_the_option(items, words):
     with pytest.raises(ValueError) as error:
