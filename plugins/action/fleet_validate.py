@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.nixfleet.containers.plugins.module_utils._fleet_schema import (
     fleet_address_errors,
-    fleet_port_errors,
+    fleet_claim_errors,
     module_options,
     validate_containers,
 )
@@ -41,7 +41,7 @@ class ActionModule(ActionBase):
             for host, containers in specs.items():
                 errors += validate_containers(containers, host=host)
             errors += fleet_address_errors(specs)
-            errors += fleet_port_errors(specs)
+            errors += fleet_claim_errors(specs)
         except ImportError as e:
             raise AnsibleError('nixfleet.containers.fleet_validate needs the Python library jsonschema on the '
                                'controller (pip install "jsonschema>=4.17"): %s' % to_native(e))

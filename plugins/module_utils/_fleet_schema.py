@@ -186,25 +186,41 @@ def fleet_address_errors(specs):
     return errors
 
 
-def fleet_port_errors(specs):
-    """A host port forwarded by two containers of one host (nspawn --port), as SpecProblem objects."""
+def fleet_claim_errors(specs):
+    """What one container of a host owns claimed by two (SpecProblem objects): a forwarded host port
+    (nspawn --port), an extra veth's host end, a host interface moved in."""
     errors = []
     for host, containers in specs.items():
-        first = {}      # (protocol, port) -> (index, name)
+        first = {}      # what is claimed -> (index, name)
         for index, spec in enumerate(containers if isinstance(containers, list) else []):
-            if not isinstance(spec, dict) or not isinstance(spec.get('forward_ports'), list):
+            if not isinstance(spec, dict):
                 continue
-            for number, forward in enumerate(spec['forward_ports']):
-                if not isinstance(forward, dict) or not isinstance(forward.get('host_port'), int):
-                    continue
-                key = (forward.get('protocol') or 'tcp', forward['host_port'])
+            for path, key, what in _claims(spec):
                 seen = first.setdefault(key, (index, spec.get('name')))
-                if seen[0] == index:
-                    continue
-                errors.append(SpecProblem(host, index, spec.get('name'), [index, 'forward_ports', number, 'host_port'], (
-                    'host port %d/%s is also forwarded by container %s on this host (containers[%d])'
-                    % (key[1], key[0], seen[1], seen[0]))))
+                if seen[0] != index:
+                    errors.append(SpecProblem(host, index, spec.get('name'), [index] + path, (
+                        '%s is also %s by container %s on this host (containers[%d])' % (what, _CLAIMED[key[0]], seen[1], seen[0]))))
     return errors
+
+
+_CLAIMED = {'port': 'forwarded', 'link': 'used'}
+
+
+def _claims(spec):
+    """[(path, key, what)] of SPEC's claims on its host."""
+    found = []
+    for number, forward in enumerate(spec.get('forward_ports') if isinstance(spec.get('forward_ports'), list) else []):
+        if isinstance(forward, dict) and isinstance(forward.get('host_port'), int):
+            protocol = forward.get('protocol') or 'tcp'
+            found.append((['forward_ports', number, 'host_port'], ('port', protocol, forward['host_port']),
+                          'host port %d/%s' % (forward['host_port'], protocol)))
+    for number, veth in enumerate(spec.get('extra_veths') if isinstance(spec.get('extra_veths'), list) else []):
+        if isinstance(veth, dict) and isinstance(veth.get('name'), str):
+            found.append((['extra_veths', number, 'name'], ('link', veth['name']), 'host interface %s' % veth['name']))
+    for number, name in enumerate(spec.get('interfaces') if isinstance(spec.get('interfaces'), list) else []):
+        if isinstance(name, str):
+            found.append((['interfaces', number], ('link', name), 'host interface %s' % name))
+    return found
 
 
 def _address_key(value):

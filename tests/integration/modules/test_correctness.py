@@ -6,6 +6,8 @@ host over labctl exec; each one failed before its fix.
 
 import json
 
+import pytest
+
 from host_checks import bad_play, host_state, module_play, module_result
 
 NGINX = 'services.nginx.enable = true;'
@@ -145,15 +147,22 @@ FLEET_PLAY = '''
 '''
 
 
-def test_fleet_validate_refuses_a_host_port_two_containers_forward(fresh):
+@pytest.mark.parametrize('web, api, path, words', [
+    (dict(forward_ports=[dict(host_port=8080, container_port=80)]),
+     dict(forward_ports=[dict(host_port=8081), dict(host_port=8080)]),
+     'containers[1].forward_ports[1].host_port', 'host port 8080/tcp is also forwarded by container web'),
+    (dict(extra_veths=[dict(name='xv1', local_address='10.231.8.2')]),
+     dict(extra_veths=[dict(name='xv1', local_address='10.231.9.2')]),
+     'containers[1].extra_veths[0].name', 'host interface xv1 is also used by container web'),
+], ids=['host port', 'extra veth'])
+def test_fleet_validate_refuses_what_two_containers_of_a_host_claim(fresh, web, api, path, words):
     before = host_state(fresh, 'host1')
-    spec = [dict(name='web', config=NGINX, forward_ports=[dict(host_port=8080, container_port=80)]),
-            dict(name='api', config=NGINX, forward_ports=[dict(host_port=8081), dict(host_port=8080)])]
+    spec = [dict(web, name='web', config=NGINX), dict(api, name='api', config=NGINX)]
     run = fresh.playbook(FLEET_PLAY, extra_vars=dict(containers=spec), limit='host1')
     assert run.rc != 0
     result = run.result('host1', 'validate')['result']
-    assert [e['path'] for e in result['errors']] == ['containers[1].forward_ports[1].host_port'], result
-    assert 'host port 8080/tcp is also forwarded by container web' in result['msg']
+    assert [e['path'] for e in result['errors']] == [path], result
+    assert words in result['msg']
     assert 'container api' in result['msg']
     assert [r for r in run.results if r['task'] == 'roll out'] == []
     assert host_state(fresh, 'host1') == before

@@ -13,7 +13,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._containers im
 from ansible_collections.nixfleet.containers.plugins.module_utils._fleet_schema import (
     FLEET_SCHEMA,
     fleet_address_errors,
-    fleet_port_errors,
+    fleet_claim_errors,
     MODULE_FIELDS,
     ROLLOUT_FIELDS,
     module_options,
@@ -192,7 +192,20 @@ def test_port_check_per_host_and_protocol():
                     dict(name='b', forward_ports=[dict(host_port=53), dict(host_port=80, protocol='tcp')])],
              'h2': [dict(name='c', forward_ports=[dict(host_port=80)])],
              'h3': 'not a list'}
-    errors = fleet_port_errors(specs)
+    errors = fleet_claim_errors(specs)
     assert [(e.host, e.container, e.field(), e.message) for e in errors] == [
         ('h1', 'b', 'containers[1].forward_ports[1].host_port',
          'host port 80/tcp is also forwarded by container a on this host (containers[0])')]
+
+
+def test_extra_veths_and_moved_interfaces_are_claimed_by_one_container_of_a_host():
+    specs = {'h1': [dict(name='a', extra_veths=[dict(name='veth1')], interfaces=['eth1']),
+                    dict(name='b', extra_veths=[dict(name='veth2'), dict(name='eth1')]),
+                    dict(name='c', interfaces=['veth1'])],
+             'h2': [dict(name='d', interfaces=['eth1'])]}
+    errors = fleet_claim_errors(specs)
+    assert [(e.host, e.container, e.field(), e.message) for e in errors] == [
+        ('h1', 'b', 'containers[1].extra_veths[1].name',
+         'host interface eth1 is also used by container a on this host (containers[0])'),
+        ('h1', 'c', 'containers[2].interfaces[0]',
+         'host interface veth1 is also used by container a on this host (containers[0])')]
