@@ -127,9 +127,9 @@ options:
         cannot show such a container."
       - "Required with O(local_address) unless O(host_bridge) is set."
       - "With none of O(host_address), O(local_address), O(host_address6) given and no O(host_bridge), a free
-        pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file, with or without
-        prefix, and addresses on live interfaces) and written explicitly, so the container keeps it across
-        O(recreate)."
+        pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file or on a live
+        interface, and the subnets of prefixed addresses and of the host's on-link routes) and written
+        explicitly, so the container keeps it across O(recreate)."
     type: str
   local_address:
     description:
@@ -460,9 +460,9 @@ options:
           - "Required with O(containers[].local_address) unless O(containers[].host_bridge) is set."
           - "With none of O(containers[].host_address), O(containers[].local_address),
             O(containers[].host_address6) given and no O(containers[].host_bridge), a free pair
-            C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file, with or without
-            prefix, and addresses on live interfaces) and written explicitly, so the container keeps it across
-            O(containers[].recreate)."
+            C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file or on a live
+            interface, and the subnets of prefixed addresses and of the host's on-link routes) and written
+            explicitly, so the container keeps it across O(containers[].recreate)."
         type: str
       local_address:
         description:

@@ -80,6 +80,19 @@ def collect_used_ipv4(conf_values_iterable, live=()):
     return used
 
 
+def collect_used_networks(conf_values_iterable, live=()):
+    """The IPv4 subnets in use: those of HOST_ADDRESS/LOCAL_ADDRESS values with a prefix (a
+    bridged container's segment), plus ``live`` networks (the host's on-link routes). A /31 or
+    /32 is a point-to-point address, not a subnet. Returns a set of ``IPv4Network``."""
+    found = set()
+    values = [values.get(key) for values in conf_values_iterable for key in ADDRESS_KEYS] + list(live)
+    for value in values:
+        interface = _ipv4_interface(value)
+        if interface is not None and interface.network.prefixlen < 31:
+            found.add(interface.network)
+    return found
+
+
 def allocate_pair(used, used_networks=()):
     """``(host, local)`` = (10.233.N.1, 10.233.N.2) for the first N in 1..254 where neither
     address is in ``used`` nor inside any of ``used_networks``. Raises PoolExhausted.

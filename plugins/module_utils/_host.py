@@ -19,7 +19,11 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import allocate_pair, collect_used_ipv4
+from ansible_collections.nixfleet.containers.plugins.module_utils._addressing import (
+    allocate_pair,
+    collect_used_ipv4,
+    collect_used_networks,
+)
 from ansible_collections.nixfleet.containers.plugins.module_utils._cli import Runner
 from ansible_collections.nixfleet.containers.plugins.module_utils._conflicts import conflicts
 from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
@@ -215,20 +219,22 @@ class HostState(object):
         self.claimed |= collect_used_ipv4([dict(HOST_ADDRESS=a) for a in addresses if a])
 
     def used_ipv4(self, exclude=None):
-        """IPv4 addresses in use: every conf but EXCLUDE's, live links and routes, this run's claims."""
+        """(IPv4 addresses, subnets) in use: every conf but EXCLUDE's, live links and routes, this run's claims."""
         if self._conf_addresses is None:
             self._conf_addresses = {}
             for name in self.layout.list_names():
                 container = self._containers.get(name)
                 conf = container['conf'] if container else parse_conf(read_file(self.layout.conf_path(name)) or '')
-                self._conf_addresses[name] = collect_used_ipv4([conf])
+                self._conf_addresses[name] = (collect_used_ipv4([conf]), collect_used_networks([conf]))
         if self._live is None:
-            self._live = collect_used_ipv4([], live=self._live_ipv4())
-        used = set(self._live) | self.claimed
-        for name, addresses in self._conf_addresses.items():
+            addresses, networks = self._live_ipv4()
+            self._live = (collect_used_ipv4([], live=addresses), collect_used_networks([], live=networks))
+        used, networks = set(self._live[0]) | self.claimed, set(self._live[1])
+        for name, (addresses, subnets) in self._conf_addresses.items():
             if name != exclude:
                 used |= addresses
-        return used
+                networks |= subnets
+        return used, networks
 
     def plan_conf(self, name, conf):
         """What NAME's conf will be after this run (None: the container goes)."""
@@ -264,23 +270,27 @@ class HostState(object):
                 for a in link.get('addr_info', []) if a.get('local')]
 
     def allocate(self, exclude=None):
-        host, local = allocate_pair(self.used_ipv4(exclude))
+        host, local = allocate_pair(*self.used_ipv4(exclude))
         self.claimed |= set([host, local])
         return str(host), str(local)
 
     def _live_ipv4(self):
+        """(addresses and route destinations, on-link subnets) of the host. A subnet reached
+        through a gateway is left out: the pair's own /32 routes win over it."""
         ip = self.bin('ip', required=False)
         if not ip:
-            return []
-        found = []
+            return [], []
+        found, networks = [], []
         rc, out, err = self.run([ip, '-j', '-4', 'addr', 'show'])
         if rc == 0 and out.strip():
             for link in json.loads(out):
                 found += [a['local'] for a in link.get('addr_info', []) if a.get('local')]
         rc, out, err = self.run([ip, '-j', '-4', 'route', 'show', 'table', 'all'])
         if rc == 0 and out.strip():
-            found += [r['dst'] for r in json.loads(out) if r.get('dst', 'default') not in ('default',)]
-        return found
+            routes = [r for r in json.loads(out) if r.get('dst', 'default') not in ('default',)]
+            found += [r['dst'] for r in routes]
+            networks += [r['dst'] for r in routes if r.get('scope') == 'link' and '/' in r['dst']]
+        return found, networks
 
 
 _MISSING_BINARY = {

@@ -257,9 +257,9 @@ OPTIONS = (
                'C(nixos-container show-ip) cannot show such a container.',
                'Required with O(local_address) unless O(host_bridge) is set.',
                'With none of O(host_address), O(local_address), O(host_address6) given and no O(host_bridge), a '
-               'free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding '
-               'every address in any conf file, with or without prefix, and addresses on live interfaces) and '
-               'written explicitly, so the container keeps it across O(recreate).',
+               'free pair C(10.233.N.1)/C(10.233.N.2) is chosen (avoiding every address in any conf file or on a live '
+               "interface, and the subnets of prefixed addresses and of the host's on-link routes) and written "
+               'explicitly, so the container keeps it across O(recreate).',
            ], doc_declarative=[
                'C(hostAddress), the address (optionally with C(/prefix)) of the host side C(ve-NAME): IPv4, or IPv6 '
                'as NixOS accepts it (written verbatim).',

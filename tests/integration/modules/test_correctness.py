@@ -472,3 +472,19 @@ def test_an_extra_veth_of_another_container_is_refused_before_any_change(fresh):
     assert result['failed'] and 'extra veth xv1 of container x2 is already the extra veth xv1 of container x1' \
         in result['msg'], result
     assert host_state(fresh, 'host1') == state
+
+
+def test_an_allocated_pair_stays_out_of_the_subnets_in_use(fresh):
+    # The host's bridge holds 10.233.1.0/24 and a bridged container 10.233.2.0/24: the first free
+    # pairs by address alone (10.233.1.1/.2, then 10.233.2.1/.2) sit inside them.
+    fresh.exec('host1', 'sh', '-c', 'ip link add nfbr1 type bridge && ip addr add 10.233.1.254/24 dev nfbr1 '
+               '&& ip link set nfbr1 up', check=True)
+    try:
+        play_ok(fresh, dict(name='b1', config=NGINX, host_bridge='nfbr1', local_address='10.233.2.5/24', state='present'))
+        result = play_ok(fresh, dict(name='v1', config=NGINX, state='present'))
+        conf = dict(line.split('=', 1) for line in conf_of(fresh, 'v1').splitlines() if '=' in line)
+        assert (conf['HOST_ADDRESS'], conf['LOCAL_ADDRESS']) == ('10.233.3.1', '10.233.3.2'), result
+    finally:
+        for name in ('v1', 'b1'):
+            fresh.exec('host1', 'nixos-container', 'destroy', name)
+        fresh.exec('host1', 'ip', 'link', 'del', 'nfbr1')

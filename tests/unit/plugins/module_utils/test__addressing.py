@@ -12,6 +12,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._addressing im
     allocate_pair,
     cli_allocate_pair,
     collect_used_ipv4,
+    collect_used_networks,
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._envfile import parse_conf
 
@@ -119,3 +120,10 @@ def test_cli_pool_exhausted():
     with pytest.raises(PoolExhausted):
         cli_allocate_pair(texts)
     assert cli_allocate_pair(texts[:-1]) == pair(254)
+
+
+def test_prefixed_addresses_and_on_link_routes_are_subnets_in_use():
+    confs = [dict(HOST_BRIDGE='br0', LOCAL_ADDRESS='10.233.2.5/24'), dict(HOST_ADDRESS='10.233.4.1', LOCAL_ADDRESS='10.233.4.2/32')]
+    networks = collect_used_networks(confs, live=['10.233.1.0/24', '10.233.5.0/31', 'fc00::/64', 'junk'])
+    assert networks == {IPv4Network('10.233.1.0/24'), IPv4Network('10.233.2.0/24')}
+    assert allocate_pair(set(), networks) == pair(3)
