@@ -167,7 +167,17 @@ class Runner(object):
             raise
 
     def show_units(self, names):
-        """ActiveState & co of container@NAME for every name, in ONE systemctl call."""
+        """ActiveState & co of container@NAME for every name systemd has loaded, in one
+        ``systemctl list-units`` and one ``systemctl show`` of the loaded ones. ``show`` of a unit
+        systemd has not loaded loads it from disk (about 5 ms a unit: 0.25 s for 50 stopped
+        containers); a unit it has not loaded is inactive, which is what no entry means."""
+        if not names:
+            return {}
+        argv = [self.systemctl, 'list-units', '--all', '--plain', '--no-legend', '--full'] + [unit_name(n) for n in names]
+        rc, out, err = self.query(argv)
+        if rc != 0:
+            raise CliError('systemctl list-units failed: %s' % (err or out).strip(), argv, rc, out, err)
+        names = loaded_units(out, names)
         if not names:
             return {}
         argv = [self.systemctl, 'show', '--property=%s' % ','.join(SYSTEMCTL_PROPERTIES)]
@@ -203,6 +213,19 @@ def _guest_args(config, config_file, flake, flake_attr, nixos_path):
     if nixos_path:
         argv += ['--nixos-path', nixos_path]
     return argv
+
+
+def loaded_units(text, names):
+    """Those of NAMES whose container@NAME.service is in ``systemctl list-units`` output (a line
+    per unit: the unit first, after a status mark on some systemd versions)."""
+    listed = set()
+    for line in text.splitlines():
+        for word in line.split()[:2]:
+            name = container_of_unit(word) if word.endswith('.service') else None
+            if name is not None:
+                listed.add(name)
+                break
+    return [name for name in names if name in listed]
 
 
 def parse_systemctl_show(text, names):

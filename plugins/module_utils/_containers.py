@@ -4,8 +4,8 @@
 
 This module_util is PRIVATE to the collection: it may change without notice.
 
-The host is read once (one conf directory listing, one ``systemctl show`` for every unit,
-one look at the live addresses); every container is planned with the same planner as
+The host is read once (one conf directory listing, one ``systemctl list-units`` and one ``systemctl show``
+for every loaded unit, one look at the live addresses); every container is planned with the same planner as
 nixos_container (``_container.ContainerManager``) before anything changes, so bad input in
 any of them fails the whole call with nothing done. The plans are then applied in order:
 removals (``exclusive``) first, then the declared containers. A container whose commands fail

@@ -141,7 +141,7 @@ class HostState(object):
     """One host as the managers see it: binaries, layout, containers, used addresses.
 
     Read once and shared by every container of a run: ``load`` reads the named containers
-    with ONE ``systemctl show``; the IPv4 addresses in use (every conf file and the live
+    with ONE ``systemctl show`` (of the units systemd has loaded); the IPv4 addresses in use (every conf file and the live
     links and routes) are read at most once, and each pair handed out in the run is claimed,
     so containers allocated in one run never collide with each other.
     """

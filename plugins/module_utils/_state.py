@@ -108,7 +108,8 @@ def read_containers(layout, names, show_units):
     """The one read of a host's containers: ``{name: container or None}`` for NAMES.
 
     Their files, and the state of their units with ONE ``show_units(existing names)`` call
-    (``_cli.Runner.show_units``: one ``systemctl show`` for all of them).
+    (``_cli.Runner.show_units``: one ``systemctl list-units`` and one ``systemctl show`` of the
+    loaded ones).
     """
     found = dict((name, read_container(layout, name)) for name in names)
     existing = [name for name in names if found[name] is not None]

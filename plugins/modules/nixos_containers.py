@@ -13,8 +13,8 @@ description:
   - Brings every container of O(containers) to its declared state on one NixOS host in ONE
     module call, with the same planner, options and behaviour as
     M(nixfleet.containers.nixos_container) (the two modules share one implementation).
-  - The host is read once (one listing of the conf directory, one C(systemctl show) for every
-    container unit, one look at the live addresses and routes). Every container is planned
+  - The host is read once (one listing of the conf directory, one C(systemctl list-units) and one
+    C(systemctl show) for every container unit systemd has loaded, one look at the live addresses and routes). Every container is planned
     before anything changes; bad input in any of them fails the call with nothing changed.
   - Addresses left unset are allocated in one pass that avoids the conf files, the live links
     and routes, the explicit addresses of every declared container and the pairs just given to

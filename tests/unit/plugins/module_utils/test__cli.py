@@ -87,10 +87,26 @@ def test_systemctl_show_blocks_in_one_call():
     units = parse_systemctl_show(text, ['a', 'b'])
     assert units['a']['ActiveState'] == 'active' and units['a']['MainPID'] == '42'
     assert units['b']['SubState'] == 'dead'
-    host = FakeHost({('systemctl', 'show', '--property=Id,ActiveState,SubState,Result,MainPID'): (0, text, '')})
+    listed = 'container@a.service loaded active running Container a\ncontainer@b.service loaded inactive dead Container b\n'
+    host = FakeHost({('systemctl', 'list-units', '--all'): (0, listed, ''),
+                     ('systemctl', 'show', '--property=Id,ActiveState,SubState,Result,MainPID'): (0, text, '')})
     assert Runner(host, systemctl='systemctl').show_units(['a', 'b']) == units
     assert host.calls[0][0][-2:] == ['container@a.service', 'container@b.service']
+    assert host.calls[1][0][-2:] == ['container@a.service', 'container@b.service']
     assert Runner(host).actions == []
+
+
+def test_units_systemd_has_not_loaded_are_not_shown():
+    # `systemctl show` would load each of them from disk; a unit not loaded is inactive.
+    listed = '\u25cf container@b.service loaded failed failed Container b\n'
+    text = 'Id=container@b.service\nActiveState=failed\nSubState=failed\nMainPID=0\n'
+    host = FakeHost({('systemctl', 'list-units', '--all'): (0, listed, ''),
+                     ('systemctl', 'show', '--property=Id,ActiveState,SubState,Result,MainPID'): (0, text, '')})
+    assert Runner(host, systemctl='systemctl').show_units(['a', 'b', 'c'])['b']['ActiveState'] == 'failed'
+    assert host.calls[1][0][3:] == ['container@b.service']
+    host = FakeHost({('systemctl', 'list-units', '--all'): (0, '', '')})
+    assert Runner(host, systemctl='systemctl').show_units(['a', 'c']) == {}
+    assert len(host.calls) == 1
 
 
 def test_reset_failed_of_a_unit_systemd_no_longer_has_loaded_is_nothing_to_do():

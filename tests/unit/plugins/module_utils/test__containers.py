@@ -47,6 +47,8 @@ class FakeModule(object):
 
     def run_command(self, argv, data=None, cwd=None):
         self.commands.append(argv)
+        if 'list-units' in argv:   # every container's unit is loaded
+            return 0, ''.join('%s loaded inactive dead x\n' % unit for unit in argv if unit.endswith('.service')), ''
         return 0, '', ''
 
     def warn(self, text):
@@ -78,7 +80,7 @@ def test_a_containers_own_conf_does_not_block_its_pair(host):
     assert state.allocate('web') == ('10.233.1.1', '10.233.1.2')
 
 
-def test_load_reads_every_unit_in_one_systemctl_call(host):
+def test_load_reads_every_unit_in_one_systemctl_show(host):
     state, conf_dir = host
     for name in ('a', 'b', 'c'):
         (conf_dir / ('%s.conf' % name)).write_text('PRIVATE_NETWORK=1\n')
@@ -102,6 +104,8 @@ class UnitStateModule(FakeModule):
 
     def run_command(self, argv, data=None, cwd=None):
         self.commands.append(argv)
+        if argv[:2] == ['/systemctl', 'list-units']:
+            return 0, ''.join('%s loaded %s x x\n' % (unit, self.active_state) for unit in argv[6:]), ''
         if argv[:2] == ['/systemctl', 'show']:
             return 0, ''.join('Id=%s\nActiveState=%s\nSubState=x\nResult=x\nMainPID=0\n\n' % (unit, self.active_state)
                               for unit in argv[3:]), ''
@@ -122,7 +126,7 @@ def test_a_failed_unit_is_reset_before_it_starts_again(tmp_path, monkeypatch, ac
     manager = ContainerManager(module, params, host=_host.HostState(module))
     assert manager.prepare().names == ['start']
     manager.apply()
-    changes = [argv for argv in module.commands if argv[:2] != ['/systemctl', 'show']]
+    changes = [argv for argv in module.commands if argv[:2] not in (['/systemctl', 'show'], ['/systemctl', 'list-units'])]
     reset_argv = ['/systemctl', 'reset-failed', 'container@web.service']
     start_argv = ['timeout', '--kill-after=10', str(params['start_timeout']), '/nc', 'start', 'web']
     assert changes == ([reset_argv] if reset else []) + [start_argv]
