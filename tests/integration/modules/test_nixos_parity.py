@@ -474,24 +474,50 @@ TMPFILES_CONFIG = '''{
 '''
 
 
+# The VM test's bind mounts: id2's root over id1's (IM-3) and /nested-bindmount into both roots;
+# what a failed run leaves of them goes (umount, then the directories).
+IM_UNMOUNT = ('for path in /var/lib/nixos-containers/foo-0/very/important/data '
+              '/var/lib/nixos-containers/foo/very/important/data /var/lib/nixos-containers/foo; do '
+              'mountpoint -q "$path" && umount -l "$path"; done; rm -rf /nested-bindmount /id2-bindmount; true')
+
+
 def test_containers_imperative_early_stop_and_restarts(fresh):
-    """containers-imperative's container `containers.foo.config = { }`, made by the collection:
-    stop and start (#4989), a stop while it is still booting ends cleanly and a later start works,
-    a stop and start without machined (#109695), and destroy keeps what is bind-mounted into its
-    root (IM-18)."""
+    """containers-imperative's containers `containers.foo.config = { }`, made by the collection:
+    a root bind-mounted over another (IM-3), stop and start (#4989), a stop while it is still
+    booting ends cleanly and a later start works, a stop and start without machined (#109695),
+    and destroy keeps what is bind-mounted into the roots (IM-18)."""
     host, name = 'host2', 'foo'
+    # id1 and id2: the names `nixos-container create foo --ensure-unique-name` gives twice (IM-2:
+    # the collection names its containers itself). Created, not started, as by `create`.
+    second = 'foo-0'
 
     def on_host(*argv, timeout=120):
         return fresh.exec(host, *argv, timeout=timeout)
 
-    run = fresh.playbook(module_play(dict(name=name, config=''), host=host))
-    assert module_result(run, 'task', host=host)['changed'], run
-    # IM-3/IM-4's bind mount into the root (the collection must not delete through it, IM-18).
-    mounted = on_host('sh', '-c', 'mkdir -p /nested-bindmount /var/lib/nixos-containers/foo/very/important/data && '
-                      'echo "important data" > /nested-bindmount/dummy && '
-                      'mount --bind /nested-bindmount /var/lib/nixos-containers/foo/very/important/data && '
-                      'cat /var/lib/nixos-containers/foo/very/important/data/dummy')
-    assert mounted.stdout == 'important data\n', mounted
+    try:
+        for each in (name, second):
+            run = fresh.playbook(module_play(dict(name=each, config='', state='present'), host=host))
+            assert module_result(run, 'task', host=host)['changed'], run
+        # IM-3: id2's root moved and bind-mounted on id1's root path; the addresses still differ.
+        fresh.exec(host, 'sh', '-c', 'mv /var/lib/nixos-containers/foo-0 /id2-bindmount && '
+                   'mount --bind /id2-bindmount /var/lib/nixos-containers/foo', check=True)
+        ip1 = on_host('nixos-container', 'show-ip', name)
+        ip2 = on_host('nixos-container', 'show-ip', second)
+        assert ip1.returncode == 0 and ip2.returncode == 0 and ip1.stdout.strip() != ip2.stdout.strip(), (ip1, ip2)
+        # The bind mount into both roots (the collection must not delete through it, IM-18).
+        for each in (name, second):
+            important = '/var/lib/nixos-containers/%s/very/important/data' % each
+            mounted = on_host('sh', '-c', 'mkdir -p /nested-bindmount %s && echo "important data" > /nested-bindmount/dummy && '
+                              'mount --bind /nested-bindmount %s && cat %s/dummy' % (important, important, important))
+            assert mounted.stdout == 'important data\n', mounted
+        assert on_host('nixos-container', 'start', name).returncode == 0                       # IM-4
+        run_im_checks(fresh, on_host, host, name, second)
+    finally:
+        on_host('sh', '-c', IM_UNMOUNT)
+
+
+def run_im_checks(fresh, on_host, host, name, second):
+    """containers-imperative from `Execute commands via the root shell` on (IM-5 to IM-19)."""
     assert 'Linux' in on_host('nixos-container', 'run', name, '--', 'uname').stdout             # IM-5
     assert on_host('nixos-container', 'stop', name).returncode == 0                              # IM-7
     assert on_host('nixos-container', 'start', name).returncode == 0
@@ -533,11 +559,11 @@ def test_containers_imperative_early_stop_and_restarts(fresh):
     assert on_host('nixos-container', 'start', name).returncode == 0
     assert 'Linux' in on_host('nixos-container', 'run', name, '--', 'uname').stdout             # IM-16
 
-    gone = module_result(fresh.playbook(module_play(dict(name=name, state='absent'), host=host)), 'task', host=host)
-    assert gone['changed'] and not gone['failed'], gone                                          # IM-17
+    for each in (name, second):                                                                  # IM-17
+        gone = module_result(fresh.playbook(module_play(dict(name=each, state='absent'), host=host)), 'task', host=host)
+        assert gone['changed'] and not gone['failed'], gone
     assert on_host('grep', '-qF', 'important data', '/nested-bindmount/dummy').returncode == 0   # IM-18
     assert on_host('test', '!', '-e', '/var/lib/nixos-containers/foo').returncode == 0          # IM-19
-    on_host('rm', '-rf', '/nested-bindmount')
 
     # IM-13, IM-15: the tmpfiles container from its --config-file (IM-14 asks the guest's systemd).
     on_host('sh', '-c', 'cat > /root/tmpfiles.nix <<"EOF"\n%sEOF' % TMPFILES_CONFIG)
