@@ -196,6 +196,8 @@ done
 systemctl reset-failed 'container@*'
 # The systems nixos_containers built once for several containers (build=per_system).
 rm -rf /nix/var/nix/profiles/nixfleet-systems /var/lib/nixfleet/systems
+# The lab's eth1 is up; a container that had it (interfaces) gives it back down.
+ip link set eth1 up
 nixos-container list
 """
 

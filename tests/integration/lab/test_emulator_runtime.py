@@ -229,3 +229,36 @@ def test_wrong_nspawn_flag_fails_the_unit(clean):
     journal = ok(clean, "journalctl", "-u", "container@bad.service", "-t", "container bad",
                  "-o", "cat", "--no-pager").stdout
     assert "unrecognized option '--no-such-flag'" in journal
+
+
+# A guest's networking and /etc files, applied at its boot and at each switch (nixlab/guestconfig.py).
+GUEST_BASE = ('networking.interfaces.eth0.ipv4.addresses = [ { address = "192.168.50.2"; prefixLength = 24; } ];'
+              ' networking.bridges.br7.interfaces = [ ];'
+              ' networking.interfaces.br7.ipv4.addresses = [ { address = "192.168.51.1"; prefixLength = 24; } ];'
+              ' environment.etc.check.text = "one"; environment.etc."lab/old".text = "old";')
+GUEST_NEXT = ('networking.interfaces.eth0.ipv4.addresses = [ { address = "192.168.50.3"; prefixLength = 24; } ];'
+              ' environment.etc.check.text = "two";')
+
+
+def test_guest_networking_and_etc_follow_each_switch(clean):
+    ok(clean, "nixos-container", "create", "net", "--config", GUEST_BASE)
+    ok(clean, "nixos-container", "start", "net")
+
+    def inside(*argv):
+        return ok(clean, "nixos-container", "run", "net", "--", *argv).stdout
+
+    addresses = inside("ip", "-4", "addr", "show", "dev", "eth0")
+    assert "inet 192.168.50.2/24" in addresses and "inet %s" % LOCAL_ADDRESS in addresses
+    assert "inet 192.168.51.1/24" in inside("ip", "addr", "show", "dev", "br7")
+    assert inside("cat", "/etc/check") == "one" and inside("cat", "/etc/lab/old") == "old"
+    pid = leader(clean, "net")
+    done = nixos_container(clean, "update", "net", "--config", GUEST_NEXT)
+    assert done.returncode == 0, done.stderr
+    assert leader(clean, "net") == pid                   # a reload: switch-to-configuration test
+    addresses = inside("ip", "-4", "addr", "show", "dev", "eth0")
+    # What the previous system set and this one does not is gone; the unit's own address stays.
+    assert "inet 192.168.50.3/24" in addresses and "192.168.50.2" not in addresses, addresses
+    assert "inet %s" % LOCAL_ADDRESS in addresses
+    assert nixos_container(clean, "run", "net", "--", "ip", "link", "show", "br7").returncode != 0
+    assert inside("cat", "/etc/check") == "two"
+    assert nixos_container(clean, "run", "net", "--", "test", "-e", "/etc/lab/old").returncode != 0

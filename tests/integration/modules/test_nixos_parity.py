@@ -211,7 +211,7 @@ def test_imperative_containers_take_the_same_definitions(fresh):
 
 
 # containers-physical_interfaces: every guest has these; the server's also sets its eth1 address
-# (the lab's stand-in guest does not apply networking.interfaces, so PI-11 is not ported).
+# (the lab's stand-in guest applies networking.interfaces and networking.bridges at its boot).
 PI_GUEST = 'networking.firewall.enable = false;\nnix.enable = false;'
 SERVER_GUEST = PI_GUEST + '\nnetworking.interfaces.eth1.ipv4.addresses = [ { address = "10.10.0.1"; prefixLength = 24; } ];'
 
@@ -229,7 +229,8 @@ def test_containers_physical_interfaces(nixos):
 
     succeed(nixos, 'nixos-container', 'start', 'server')                                 # PI-2
     assert succeed(nixos, 'systemctl', 'is-active', 'container@server.service').strip() == 'active'  # PI-3
-    succeed(nixos, 'nixos-container', 'run', 'server', '--', 'ip', 'a', 'show', 'dev', 'eth1')  # PI-5
+    shown = succeed(nixos, 'nixos-container', 'run', 'server', '--', 'ip', 'a', 'show', 'dev', 'eth1')  # PI-5
+    assert 'inet 10.10.0.1/24' in shown, shown     # the guest's networking.interfaces.eth1, applied
     assert fails(nixos, 'ip', 'link', 'show', 'dev', 'eth1')          # moved: gone from the host
     assert succeed(nixos, 'systemctl', 'is-active', 'container@autoStart.service').strip() == 'active'  # PI-6
     succeed(nixos, 'nixos-container', 'run', 'autoStart', '--', 'ip', 'a', 'show', 'dev', 'dummy-test')  # PI-8
@@ -473,24 +474,50 @@ TMPFILES_CONFIG = '''{
 '''
 
 
+# The VM test's bind mounts: id2's root over id1's (IM-3) and /nested-bindmount into both roots;
+# what a failed run leaves of them goes (umount, then the directories).
+IM_UNMOUNT = ('for path in /var/lib/nixos-containers/foo-0/very/important/data '
+              '/var/lib/nixos-containers/foo/very/important/data /var/lib/nixos-containers/foo; do '
+              'mountpoint -q "$path" && umount -l "$path"; done; rm -rf /nested-bindmount /id2-bindmount; true')
+
+
 def test_containers_imperative_early_stop_and_restarts(fresh):
-    """containers-imperative's container `containers.foo.config = { }`, made by the collection:
-    stop and start (#4989), a stop while it is still booting ends cleanly and a later start works,
-    a stop and start without machined (#109695), and destroy keeps what is bind-mounted into its
-    root (IM-18)."""
+    """containers-imperative's containers `containers.foo.config = { }`, made by the collection:
+    a root bind-mounted over another (IM-3), stop and start (#4989), a stop while it is still
+    booting ends cleanly and a later start works, a stop and start without machined (#109695),
+    and destroy keeps what is bind-mounted into the roots (IM-18)."""
     host, name = 'host2', 'foo'
+    # id1 and id2: the names `nixos-container create foo --ensure-unique-name` gives twice (IM-2:
+    # the collection names its containers itself). Created, not started, as by `create`.
+    second = 'foo-0'
 
     def on_host(*argv, timeout=120):
         return fresh.exec(host, *argv, timeout=timeout)
 
-    run = fresh.playbook(module_play(dict(name=name, config=''), host=host))
-    assert module_result(run, 'task', host=host)['changed'], run
-    # IM-3/IM-4's bind mount into the root (the collection must not delete through it, IM-18).
-    mounted = on_host('sh', '-c', 'mkdir -p /nested-bindmount /var/lib/nixos-containers/foo/very/important/data && '
-                      'echo "important data" > /nested-bindmount/dummy && '
-                      'mount --bind /nested-bindmount /var/lib/nixos-containers/foo/very/important/data && '
-                      'cat /var/lib/nixos-containers/foo/very/important/data/dummy')
-    assert mounted.stdout == 'important data\n', mounted
+    try:
+        for each in (name, second):
+            run = fresh.playbook(module_play(dict(name=each, config='', state='present'), host=host))
+            assert module_result(run, 'task', host=host)['changed'], run
+        # IM-3: id2's root moved and bind-mounted on id1's root path; the addresses still differ.
+        fresh.exec(host, 'sh', '-c', 'mv /var/lib/nixos-containers/foo-0 /id2-bindmount && '
+                   'mount --bind /id2-bindmount /var/lib/nixos-containers/foo', check=True)
+        ip1 = on_host('nixos-container', 'show-ip', name)
+        ip2 = on_host('nixos-container', 'show-ip', second)
+        assert ip1.returncode == 0 and ip2.returncode == 0 and ip1.stdout.strip() != ip2.stdout.strip(), (ip1, ip2)
+        # The bind mount into both roots (the collection must not delete through it, IM-18).
+        for each in (name, second):
+            important = '/var/lib/nixos-containers/%s/very/important/data' % each
+            mounted = on_host('sh', '-c', 'mkdir -p /nested-bindmount %s && echo "important data" > /nested-bindmount/dummy && '
+                              'mount --bind /nested-bindmount %s && cat %s/dummy' % (important, important, important))
+            assert mounted.stdout == 'important data\n', mounted
+        assert on_host('nixos-container', 'start', name).returncode == 0                       # IM-4
+        run_im_checks(fresh, on_host, host, name, second)
+    finally:
+        on_host('sh', '-c', IM_UNMOUNT)
+
+
+def run_im_checks(fresh, on_host, host, name, second):
+    """containers-imperative from `Execute commands via the root shell` on (IM-5 to IM-19)."""
     assert 'Linux' in on_host('nixos-container', 'run', name, '--', 'uname').stdout             # IM-5
     assert on_host('nixos-container', 'stop', name).returncode == 0                              # IM-7
     assert on_host('nixos-container', 'start', name).returncode == 0
@@ -519,17 +546,24 @@ def test_containers_imperative_early_stop_and_restarts(fresh):
     again = module_result(fresh.playbook(module_play(dict(name=name, config=''), host=host)), 'task', host=host)
     assert not again['changed'], again
 
+    def shutdowns():
+        journal = on_host('journalctl', '-u', 'container@foo', '-o', 'cat', '--no-pager').stdout
+        return journal.count('Container foo has been shut down')
+
     # IM-11: machined stopped; stop and start still work (#109695).
     assert on_host('systemctl', 'stop', 'systemd-machined').returncode == 0
+    before = shutdowns()
     assert on_host('nixos-container', 'stop', name).returncode == 0
+    # IM-12: the booted guest halted through reboot(2), as NixOS's systemd does (nspawn's message).
+    assert shutdowns() == before + 1
     assert on_host('nixos-container', 'start', name).returncode == 0
     assert 'Linux' in on_host('nixos-container', 'run', name, '--', 'uname').stdout             # IM-16
 
-    gone = module_result(fresh.playbook(module_play(dict(name=name, state='absent'), host=host)), 'task', host=host)
-    assert gone['changed'] and not gone['failed'], gone                                          # IM-17
+    for each in (name, second):                                                                  # IM-17
+        gone = module_result(fresh.playbook(module_play(dict(name=each, state='absent'), host=host)), 'task', host=host)
+        assert gone['changed'] and not gone['failed'], gone
     assert on_host('grep', '-qF', 'important data', '/nested-bindmount/dummy').returncode == 0   # IM-18
     assert on_host('test', '!', '-e', '/var/lib/nixos-containers/foo').returncode == 0          # IM-19
-    on_host('rm', '-rf', '/nested-bindmount')
 
     # IM-13, IM-15: the tmpfiles container from its --config-file (IM-14 asks the guest's systemd).
     on_host('sh', '-c', 'cat > /root/tmpfiles.nix <<"EOF"\n%sEOF' % TMPFILES_CONFIG)
@@ -631,8 +665,8 @@ def test_containers_unified_hierarchy(nixos):
 
 
 # containers-physical_interfaces' bridged, bonded and bridgedbond machines: each container gets
-# the machine's eth1; the guests' bridge and bond settings are NixOS guest networking, which the
-# lab's stand-in guest does not apply (PI-11, PI-14, PI-17 are not ported).
+# the machine's eth1. The stand-in guest applies the bridge (PI-11); this machine's kernel has no
+# bonding driver, so the bonds are not made (PI-14, PI-17 are not ported).
 BOND = '\nnetworking.bonds.bond0 = { interfaces = [ "eth1" ]; driverOptions.mode = "active-backup"; };'
 PI_GUESTS = {
     'bridged': (PI_GUEST + '\nnetworking.bridges.br0.interfaces = [ "eth1" ];'
@@ -646,12 +680,21 @@ PI_GUESTS = {
 
 @pytest.mark.parametrize('machine', sorted(PI_GUESTS))
 def test_containers_physical_interfaces_other_machines(nixos, machine):
+    if machine == 'bridged':
+        # The server machine of the VM test, on host2 whose eth1 shares host1's L2 segment (the
+        # lab's vlan1): its container `server` with host2's eth1 and 10.10.0.1.
+        server = dict(name='server', private_network=True, interfaces=['eth1'], config=SERVER_GUEST)
+        started = module_result(nixos.playbook(module_play(server, host='host2')), 'task', host='host2')
+        assert started['changed'] and not started['failed'], started
     declare(nixos, name=machine, private_network=True, interfaces=['eth1'], config=PI_GUESTS[machine])
     switch(nixos)
     succeed(nixos, 'nixos-container', 'start', machine)                                 # PI-9, PI-12, PI-15
     unit = 'container@%s.service' % machine
     assert succeed(nixos, 'systemctl', 'is-active', unit).strip() == 'active'
     succeed(nixos, 'nixos-container', 'run', machine, '--', 'ip', 'link', 'show', 'eth1')
+    if machine == 'bridged':
+        assert 'master br0' in succeed(nixos, 'nixos-container', 'run', machine, '--', 'ip', 'link', 'show', 'eth1')
+        succeed(nixos, 'nixos-container', 'run', machine, '--', 'ping', '-w', '10', '-c', '1', '-n', '10.10.0.1')  # PI-11
     succeed(nixos, 'nixos-container', 'stop', machine)
     assert eventually(nixos, 'ip', 'link', 'show', 'dev', 'eth1')
 
@@ -662,3 +705,130 @@ def test_containers_nested(nixos):
     declare(nixos, name='nested', auto_start=True, private_network=True, config=inner)
     switch(nixos)
     assert succeed(nixos, 'systemctl', 'is-active', 'container@nested.service').strip() == 'active'  # NE-1
+
+
+# containers-macvlans: each container's guest, as the VM test writes it (containerIp1, containerIp2).
+MV_GUEST = 'networking.interfaces.mv-eth1 = {\n  ipv4.addresses = [ { address = "%s"; prefixLength = 24; } ];\n};'
+# machine1's host side: networking.macvlans.mv-eth1-host on eth1 (mode bridge) with 192.168.1.1/24,
+# made with iproute2 (host network configuration; the collection has no host macvlans).
+# eth1 up first: a NIC a container gave back comes back down.
+MV_HOST = ('ip link set eth1 up && ip link add mv-eth1-host link eth1 type macvlan mode bridge && '
+           'ip addr add 192.168.1.1/24 dev mv-eth1-host && ip link set mv-eth1-host up')
+
+
+def test_containers_macvlans(nixos):
+    nixos.exec(HOST, 'sh', '-c', MV_HOST, check=True)
+    # machine2: on VLAN 1 with the address the test driver gives it (host2's eth1 shares the segment).
+    nixos.exec('host2', 'sh', '-c', 'ip link set eth1 up && ip addr add 192.168.1.2/24 dev eth1', check=True)
+    try:
+        # No privateNetwork in the VM test: NixOS's default, false (the module writes it explicitly).
+        for name, address in (('test1', '192.168.1.253'), ('test2', '192.168.1.254')):
+            declare(nixos, name=name, auto_start=True, private_network=False, macvlans=['eth1'],
+                    config=MV_GUEST % address)
+        switch(nixos)
+        assert 'MACVLANS="eth1"\n' in succeed(nixos, 'cat', '/etc/nixos-containers/test1.conf')
+        succeed(nixos, 'nixos-container', 'run', 'test1', '--', 'ping', '-n', '-c', '1', '192.168.1.254')  # MV-1
+        succeed(nixos, 'ping', '-n', '-c', '1', '192.168.1.253')                                # MV-2
+        succeed(nixos, 'ping', '-n', '-c', '1', '192.168.1.254')                                # MV-3
+        for address in ('192.168.1.253', '192.168.1.254'):                                      # MV-4, MV-5
+            machine2 = nixos.exec('host2', 'ping', '-n', '-c', '1', address)
+            assert machine2.returncode == 0, (address, machine2.stdout, machine2.stderr)
+    finally:
+        nixos.exec(HOST, 'ip', 'link', 'del', 'mv-eth1-host')
+        nixos.exec('host2', 'ip', 'addr', 'del', '192.168.1.2/24', 'dev', 'eth1')
+
+
+# containers-restart_networking's webserver guest, as the VM test writes it.
+RN_GUEST = '''networking.firewall.enable = false;
+networking.interfaces.eth0.ipv4.addresses = [
+  {
+    address = "192.168.1.122";
+    prefixLength = 24;
+  }
+];'''
+
+
+def eth1_in_br0(lab):
+    return lab.exec(HOST, 'sh', '-c', "ip l show eth1 | grep 'master br0'").returncode == 0
+
+
+def test_containers_restart_networking(nixos):
+    """The host's change (the `eth1` specialisation and back) is made through
+    nixos_container_network, as in test_nixos_container_network.py::test_release_a_bridge_port;
+    the container keeps its connectivity through both."""
+    base = dict(bridges=[dict(name='br0', addresses=['192.168.1.1/24'])])
+    network(nixos, **base)
+    try:
+        declare(nixos, name='webserver', auto_start=True, private_network=True, host_bridge='br0', config=RN_GUEST)
+        switch(nixos)
+        succeed(nixos, 'ping', '192.168.1.122', '-c', '1', '-n')                               # RN-1
+        succeed(nixos, 'nixos-container', 'run', 'webserver', '--', 'ping', '-c', '1', '-n', '192.168.1.1')  # RN-2
+        assert not eth1_in_br0(nixos)                                                          # RN-3
+
+        network(nixos, interface='eth1', bridge='br0', unmanaged_addresses='remove',          # RN-5
+                bridges=[dict(name='br0', addresses=['192.168.1.2/24'])])
+        succeed(nixos, 'ping', '192.168.1.122', '-c', '1', '-n')                               # RN-6
+        succeed(nixos, 'nixos-container', 'run', 'webserver', '--', 'ping', '-c', '1', '-n', '192.168.1.2')  # RN-7
+        assert eth1_in_br0(nixos)                                                              # RN-8
+
+        network(nixos, interface='eth1', bridge='br0', bridge_state='absent', unmanaged_addresses='remove',
+                **base)                                                                        # RN-10
+        succeed(nixos, 'ping', '192.168.1.122', '-c', '1', '-n')                               # RN-11
+        succeed(nixos, 'nixos-container', 'run', 'webserver', '--', 'ping', '-c', '1', '-n', '192.168.1.1')  # RN-12
+        assert not eth1_in_br0(nixos)                                                          # RN-13
+    finally:
+        nixos.exec(HOST, 'ip', 'link', 'set', 'eth1', 'nomaster')
+
+
+def read_check(lab):
+    """`nixos-container run test1 cat /etc/check`, as the shell's $(...) gives it."""
+    return succeed(lab, 'nixos-container', 'run', 'test1', 'cat', '/etc/check').rstrip('\n')
+
+
+def test_containers_reloadable(nixos):
+    """The specialisations c1 and c2 are the same container change made through
+    nixos_container_declarative and the lab's `nixos-rebuild switch` (the lab has no
+    specialisations): each declares the guest's definitions as the specialisation writes them."""
+    # No privateNetwork in the VM test: NixOS's default, false (the module writes it explicitly).
+    container = dict(name='test1', auto_start=True, private_network=False)
+    declare(nixos, config='environment.etc.check.text = "client_base";', **container)
+    switch(nixos)
+    assert 'client_base' in read_check(nixos)                                                 # RL-1
+    declare(nixos, config='environment.etc.check.text = lib.mkForce "client_c1";\n'
+            'services.httpd.enable = true;\nservices.httpd.adminAddr = "nixos@example.com";', **container)
+    switch(nixos)                                                                             # RL-2
+    assert read_check(nixos) == 'client_c1'                                                   # RL-3
+    declare(nixos, config='environment.etc.check.text = lib.mkForce "client_c2";\n'
+            'services.nginx.enable = true;', **container)
+    switch(nixos)                                                                             # RL-5
+    assert read_check(nixos) == 'client_c2'                                                   # RL-6
+    # /etc/check is NixOS's link through /etc/static into the guest's system.
+    assert succeed(nixos, 'nixos-container', 'run', 'test1', 'readlink', '/etc/check').strip() == '/etc/static/check'
+
+
+# containers-imperative's broken container: its --config-file, as the VM test writes it.
+BROKEN_CONFIG = '''{
+  assertions = [
+    { assertion = false;
+      message = "I never evaluate";
+    }
+  ];
+}
+'''
+
+
+def test_containers_imperative_failed_create_leaves_nothing(fresh):
+    host = 'host2'
+    fresh.exec(host, 'sh', '-c', 'cat > /root/broken.nix', input=BROKEN_CONFIG, check=True)
+    try:
+        created = fresh.exec(host, 'nixos-container', 'create', 'b0rk', '--config-file', '/root/broken.nix')
+        assert created.returncode != 0 and 'I never evaluate' in created.stderr, created   # IM-20
+        assert fresh.exec(host, 'test', '!', '-e', '/var/lib/nixos-containers/b0rk').returncode == 0  # IM-21
+        # The collection: the same definition fails, names the assertion and leaves nothing.
+        task = dict(name='b0rk', config_file='/root/broken.nix')
+        result = module_result(fresh.playbook(module_play(task, host=host, ignore_errors=True)), 'task', host=host)
+        assert result['failed'] and 'I never evaluate' in str(result.get('msg')) + str(result.get('stderr')), result
+        for path in ('/var/lib/nixos-containers/b0rk', '/etc/nixos-containers/b0rk.conf'):
+            assert fresh.exec(host, 'test', '!', '-e', path).returncode == 0, path
+    finally:
+        fresh.exec(host, 'rm', '-f', '/root/broken.nix')

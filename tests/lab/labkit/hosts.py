@@ -52,12 +52,23 @@ def host_running(host):
     return sdhosts.find_leader(host) is not None
 
 
+# The outside namespace's bridge that holds every host's eth1 peer: one L2 segment, as the VM
+# tests' `virtualisation.vlans = [ 1 ]` puts each machine's eth1 on VLAN 1.
+ETH1_SEGMENT = "vlan1"
+
+
+def make_eth1_segment(lab):
+    """The bridge of the hosts' eth1 peers in the outside namespace (it goes with the namespace)."""
+    run([IP, "-n", lab.outside_netns, "link", "add", ETH1_SEGMENT, "type", "bridge"])
+    run([IP, "-n", lab.outside_netns, "link", "set", ETH1_SEGMENT, "up"])
+
+
 def add_second_nic(lab, netns, index):
-    """eth1: a veth whose peer (hostN) sits in the outside namespace, for macvlans and
-    interfaces moved into containers; no address (tests give it what they need)."""
+    """eth1: a veth whose peer (hostN) sits in the outside namespace's bridge ETH1_SEGMENT, for
+    macvlans and interfaces moved into containers; no address (tests give it what they need)."""
     run([IP, "-n", lab.outside_netns, "link", "add", f"host{index}", "type", "veth", "peer",
          "name", "eth1", "netns", netns])
-    run([IP, "-n", lab.outside_netns, "link", "set", f"host{index}", "up"])
+    run([IP, "-n", lab.outside_netns, "link", "set", f"host{index}", "master", ETH1_SEGMENT, "up"])
     run([IP, "-n", netns, "link", "set", "eth1", "up"])
 
 

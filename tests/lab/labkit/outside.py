@@ -7,13 +7,14 @@ import socket
 import subprocess
 
 from labkit.common import HOST_PYTHON, LAB_SCRIPTS, NSENTER
-from labkit.hosts import make_namespace_on_bridge
+from labkit.hosts import make_eth1_segment, make_namespace_on_bridge
 from labkit.kernel import process_record, send_signal, wait_for_exit
 from labkit.state import save_state
 
 
 def start_outside(lab, state):
     make_namespace_on_bridge(lab, state, lab.outside_netns, lab.outside_veth, lab.outside_address)
+    make_eth1_segment(lab)
     with open(lab.path("outside.log"), "ab") as log:
         # nsenter --net only: a copy of the root mount namespace would pin other labs' netns
         process = subprocess.Popen(

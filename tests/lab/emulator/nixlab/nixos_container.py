@@ -197,7 +197,7 @@ def evaluate_and_build(name, config_file):
             sys.stderr.write(error)
             return None
         fingerprint.append(parsed_import)
-    return store.build_system(name, "\n".join(fingerprint), services_of(evaluated), init_of(evaluated))
+    return store.build_system(name, "\n".join(fingerprint), services_of(evaluated), init_of(evaluated), evaluated)
 
 
 def imported_files(config_file):
@@ -255,7 +255,7 @@ def build_flake(name, opts):
     if evaluated is None:
         fail("failed to build container from flake '%s'" % opts.flake, 1)
     path = store.build_system(name, parsed + "\n#" + opts.flake_attr, services_of(evaluated),
-                              init_of(evaluated))
+                              init_of(evaluated), evaluated)
     try:
         if os.path.islink(".tmp"):
             os.unlink(".tmp")

@@ -160,7 +160,7 @@ def system_of(c):
                 raise BuildError(error)
             fingerprint.append(parsed)
     services = [s for s in ("http", "ssh") if c["guest"].get(s)]
-    return store.build_system(c["name"], "declarative\n" + "\n".join(fingerprint), services)
+    return store.build_system(c["name"], "declarative\n" + "\n".join(fingerprint), services, guest=c["guest"])
 
 
 def port_text(port):

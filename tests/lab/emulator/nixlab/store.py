@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 
-from . import common
+from . import common, guestconfig
 
 NIX_BASE32 = "0123456789abcdfghijklmnpqrsvwxyz"
 BUSYBOX = "/bin/busybox"
@@ -184,15 +184,16 @@ def eval_config(file=None, flake=None, attr="container"):
 
 # ---------------------------------------------------------------- systems
 
-def build_system(name, fingerprint, services, init="busybox"):
+def build_system(name, fingerprint, services, init="busybox", guest=None):
     """The "toplevel" of a guest: init, switch-to-configuration and the tools it uses.
     INIT "systemd": the systemd guest (its init execs the hosts' Debian systemd, the stand-in
-    services are unit files of the system, see systemd_units())."""
+    services are unit files of the system, see systemd_units()). GUEST: eval-config.nix's
+    result, whose networking and /etc files the system applies (nixlab.guestconfig)."""
     box = busybox()
     notify = sd_notify()
     system_name = "nixos-system-%s-%s" % (name, common.RELEASE)
     service_list = "".join("%s\n" % s for s in sorted(services))
-    path = store_path(system_name, fingerprint, service_list, init,
+    path = store_path(system_name, fingerprint, service_list, init, guestconfig.fingerprint(guest),
                       *[_render(t) for t in sorted(os.listdir(GUEST_DIR))])
     values = {"busybox": box, "sdnotify": notify, "system": path, "name": name}
     systemd = init == "systemd"
@@ -212,6 +213,8 @@ def build_system(name, fingerprint, services, init="busybox"):
         _write(tmp + "/bin/lab-http", shebang + _render("http.sh", **values), 0o555)
         _write(tmp + "/bin/lab-ssh", shebang + _render("ssh.sh", **values), 0o555)
         _write(tmp + "/bin/lab-pid1", shebang + _render("pid1.sh", **values), 0o555)
+        _write(tmp + "/bin/lab-network", shebang + _render("network.sh", **values), 0o555)
+        guestconfig.write(tmp, guest)
         _write(tmp + "/lab-services", service_list, 0o444)
         _write(tmp + "/nixos-version", common.RELEASE + "\n", 0o444)
         os.makedirs(tmp + "/sw/bin")

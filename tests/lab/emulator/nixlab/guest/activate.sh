@@ -17,3 +17,16 @@ mv -f /etc/os-release.lab-new /etc/os-release
 # The generation this activation belongs to (the container's profile link).
 lab_gen=$(readlink /nix/var/nix/profiles/system 2>/dev/null | sed -n 's/^system-\([0-9]*\)-link$/\1/p')
 echo "${lab_gen:-0}" > /run/nixos-lab-guest/generation
+# environment.etc: /etc/static is the system's etc tree and each of its names a link through it;
+# a name the previous system linked and this one has not goes (NixOS's setup-etc).
+ln -sfn @system@/etc /etc/static
+if [ -e /run/nixos-lab-guest/etc ]; then
+  grep -vxF -f @system@/lab-etc /run/nixos-lab-guest/etc | while IFS= read -r name; do
+    [ "$(readlink "/etc/$name")" = "/etc/static/$name" ] && rm -f "/etc/$name"
+  done
+fi
+while IFS= read -r name; do
+  mkdir -p "$(dirname "/etc/$name")"
+  ln -sfn "/etc/static/$name" "/etc/$name"
+done < @system@/lab-etc
+cp @system@/lab-etc /run/nixos-lab-guest/etc

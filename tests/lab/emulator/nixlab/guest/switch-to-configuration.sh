@@ -7,6 +7,10 @@ case "${1-}" in
   *) echo "Usage: $0 [switch|boot|test|dry-activate]" >&2; exit 1 ;;
 esac
 @system@/activate
+# The guest's networking (NixOS's network-setup and network-addresses-* units): a failure is a
+# failed unit, so the switch ends with status 4 as NixOS's does.
+result=0
+@system@/bin/lab-network || result=4
 state=/run/nixos-lab-guest
 
 stop_service() {
@@ -36,4 +40,4 @@ while read -r service; do
     ssh) start_listener ssh 22 @system@/bin/lab-ssh ;;
   esac
 done < @system@/lab-services
-exit 0
+exit "$result"

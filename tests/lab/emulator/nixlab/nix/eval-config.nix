@@ -21,6 +21,8 @@ let
     optionalString = cond: s: if cond then s else "";
     optionalAttrs = cond: a: if cond then a else { };
     nixosSystem = args: args // { __labSystem = true; };
+    filterAttrs = pred: set: builtins.listToAttrs (builtins.concatMap
+      (n: if pred n set.${n} then [ { name = n; value = set.${n}; } ] else [ ]) (builtins.attrNames set));
     inherit (builtins) attrNames attrValues concatStringsSep elem filter head length map toString;
   };
   pkgs = { inherit lib; system = "x86_64-linux"; };
@@ -53,6 +55,30 @@ let
   get = path: default:
     builtins.foldl' (acc: d: let r = pick path d; in if r == null then acc else r) default defs;
   enabled = path: get path false == true;
+  # The definitions of PATH in every module merged as the module system merges them (attribute
+  # sets by name, lists concatenated, else the last wins); { } when none defines it.
+  merge = a: b:
+    if builtins.isAttrs a && builtins.isAttrs b then
+      a // builtins.mapAttrs (n: v: if a ? ${n} then merge a.${n} v else v) b
+    else if builtins.isList a && builtins.isList b then a ++ b
+    else b;
+  merged = path: builtins.foldl' (acc: d: let r = pick path d; in if r == null then acc else merge acc r) { } defs;
+  mergedList = path: builtins.concatMap (d: let r = pick path d; in if builtins.isList r then r else [ ]) defs;
+
+  # What NixOS's stage 2 (scripted networking, the etc activation) applies at the guest's boot.
+  cidr = a: "${a.address}/${toString a.prefixLength}";
+  route = r: { to = cidr r; via = r.via or null; };
+  interfaces = builtins.mapAttrs (_: i: {
+    ipv4 = map cidr (i.ipv4.addresses or [ ]);
+    ipv6 = map cidr (i.ipv6.addresses or [ ]);
+    routes = map route ((i.ipv4.routes or [ ]) ++ (i.ipv6.routes or [ ]));
+  }) (merged [ "networking" "interfaces" ]);
+  bridges = builtins.mapAttrs (_: b: b.interfaces or [ ]) (merged [ "networking" "bridges" ]);
+  gateway = g: if g == null then null else if builtins.isString g then { address = g; interface = null; }
+    else { address = g.address; interface = g.interface or null; };
+  etc = builtins.mapAttrs (_: e: e.text)
+    (lib.filterAttrs (_: e: builtins.isAttrs e && e ? text && (e.enable or true)) (merged [ "environment" "etc" ]));
+  failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) (mergedList [ "assertions" ]));
 
   config = {
     boot.isNspawnContainer = get [ "boot" "isNspawnContainer" ] false;
@@ -61,7 +87,11 @@ let
     services.httpd.enable = enabled [ "services" "httpd" "enable" ];
     services.openssh.enable = enabled [ "services" "openssh" "enable" ];
   };
-in {
+in
+# NixOS's `Failed assertions:` error, before anything is built.
+if failedAssertions != [ ] then
+  throw "\nFailed assertions:\n${builtins.concatStringsSep "" (map (m: "- ${m}\n") failedAssertions)}"
+else {
   version = lib.version;
   isNspawnContainer = config.boot.isNspawnContainer == true;
   hostName = config.networking.hostName;
@@ -69,4 +99,10 @@ in {
   ssh = config.services.openssh.enable;
   # lab only: the systemd guest (the hosts' Debian root with systemd as init, docs/lab.md)
   systemdGuest = enabled [ "lab" "systemdGuest" ];
+  network = {
+    inherit interfaces bridges;
+    defaultGateway = gateway (get [ "networking" "defaultGateway" ] null);
+    defaultGateway6 = gateway (get [ "networking" "defaultGateway6" ] null);
+  };
+  inherit etc;
 }
