@@ -18,7 +18,9 @@ from labkit.kernel import netns_inode, send_signal, wait_for_exit
 from labkit import sdhosts
 from labkit.state import host_index, host_record, load_state, save_state
 
-READY_TIMEOUT = 15.0
+# How long labctl up waits for every host's sshd: three hosts boot in 2-4 s on a quiet machine,
+# but 15 s was not enough at load 9 (systemd, journald and sshd of each host start together).
+READY_TIMEOUT = 60.0
 
 
 def make_keys(lab, count):
