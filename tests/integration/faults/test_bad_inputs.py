@@ -111,7 +111,8 @@ bad_config = st.one_of(
                                       {'_nix_package': ''}, {'_nix_path': 1}])).map(
         lambda t: case('settings', name=t[0], settings={'environment': {'x': t[1]}})),
     names.map(lambda n: case('mutually exclusive', name=n, config=NGINX, flake='/srv/f#web')),
-    names.map(lambda n: case('mutually exclusive', name=n, settings={'a': 1}, system_path='/nix/store/x')),
+    names.map(lambda n: case('mutually exclusive', name=n, settings={'a': 1}, config_file='/srv/c.nix')),
+    names.map(lambda n: case('mutually exclusive', name=n, flake='/srv/f#web', system_path='/nix/store/x')),
     names.map(lambda n: case('config_file', name=n, config_file='/nonexistent/x.nix')),
     names.map(lambda n: case('system_path', name=n, system_path='/nix/store/no-such-system')),
 )
