@@ -109,10 +109,10 @@ options:
     type: bool
   private_network:
     description:
-      - "Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1))."
+      - "Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1)). Unset: V(true)
+        for a new container (as C(nixos-container create)); an existing one keeps its own."
       - "V(false) shares the host's network; the address, bridge, port and MAC options are then ignored."
     type: bool
-    default: true
   host_bridge:
     description:
       - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
@@ -440,10 +440,10 @@ options:
         type: bool
       private_network:
         description:
-          - "Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1))."
+          - "Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1)). Unset:
+            V(true) for a new container (as C(nixos-container create)); an existing one keeps its own."
           - "V(false) shares the host's network; the address, bridge, port and MAC options are then ignored."
         type: bool
-        default: true
       host_bridge:
         description:
           - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
@@ -741,7 +741,6 @@ options:
         does (NixOS's own default is V(false))."
       - "V(false) shares the host's network; the address, bridge, port and MAC options are then refused."
     type: bool
-    default: true
   host_bridge:
     description:
       - "C(hostBridge). Put the host side on this bridge (it becomes C(vb-NAME))."

@@ -258,6 +258,9 @@ class ContainerManager(object):
         for key in CONF_OPTION_NAMES:
             if p.get(key) is not None:
                 options[key] = p[key]
+        if current is None:
+            # nixos-container create always gives a private network; an existing container keeps its own.
+            options.setdefault('private_network', True)
         if not options.get('private_network'):
             # Host network: the conf carries no network settings (facts §2.3).
             for key in NETWORK_OPTION_NAMES:

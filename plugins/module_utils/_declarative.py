@@ -136,6 +136,8 @@ def nix_options(params):
     options = {}
     for option, nix_name in NIX_OPTIONS:
         value = params.get(option)
+        if option == 'private_network' and value is None:
+            value = True    # as nixos_container creates containers (NixOS's own default is false)
         if value is None:
             continue
         if option == 'forward_ports':

@@ -84,12 +84,10 @@ class Option(object):
 
     def spec(self):
         """The AnsibleModule argument spec entry."""
-        entry = dict(type=self.type)
+        entry = dict(type=self.type, required=True) if self.required else dict(type=self.type)
         for key in ('elements', 'default', 'choices'):
             if getattr(self, key) is not None:
                 entry[key] = getattr(self, key)
-        if self.required:
-            entry['required'] = True
         if self.suboptions:
             entry['options'] = dict((o.name, o.spec()) for o in self.suboptions)
         return entry
@@ -230,9 +228,10 @@ OPTIONS = (
         "Not given, the option is not written (NixOS's default, V(true)). Without O(auto_start) a switch never "
         'restarts the container.',
     ]),
-    Option('private_network', 'bool', default=True, modes=EVERY, applies=CONF, conf_key='PRIVATE_NETWORK',
+    Option('private_network', 'bool', modes=EVERY, applies=CONF, conf_key='PRIVATE_NETWORK',
            nix='privateNetwork', change=RESTART, schema=_BOOL, doc=[
-               'Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1)).',
+               'Give the container its own network namespace with a veth pair (C(PRIVATE_NETWORK=1)). Unset: V(true) '
+               'for a new container (as C(nixos-container create)); an existing one keeps its own.',
                "V(false) shares the host's network; the address, bridge, port and MAC options are then ignored.",
            ], doc_declarative=[
                'C(privateNetwork). Always written, defaulting to V(true) as M(nixfleet.containers.nixos_container) '
@@ -480,7 +479,7 @@ def _names(options):
     return tuple(o.name for o in options)
 
 
-# The guest sources: mutually exclusive (settings adds to config, so it excludes the other three).
+# The guest sources (which of them may go together: _conf_options.GUEST_SOURCE_CONFLICTS).
 GUEST_OPTIONS = _names(o for o in options_of(SINGLE) if o.guest_source)
 # The options nixos_container writes into the conf file; those only a private network has.
 CONF_OPTION_NAMES = _names(o for o in options_of(SINGLE) if o.applies == CONF)

@@ -353,3 +353,14 @@ def test_system_path_with_the_config_it_was_built_from_records_that_config(fresh
     # a run with that config alone builds nothing: the container is at it
     run = fresh.playbook(module_play(dict(name='web', config=src)))
     assert module_result(run, 'task')['changed'] is False, module_result(run, 'task')
+
+
+def test_options_left_unset_keep_the_containers_values(fresh):
+    # Issue 12: "Options left unset must keep the container's values, and must never block a
+    # start or stop": private_network is not given here, so the host network stays.
+    fresh.playbook(module_play(dict(name='hostnet', private_network=False, config=NGINX, state='stopped')))
+    conf = fresh.exec('host1', 'cat', '/etc/nixos-containers/hostnet.conf', check=True).stdout
+    run = fresh.playbook(four_step_play(dict(name='hostnet', state='started')))
+    assert_four_steps(run)
+    assert module_result(run, 'step2 real')['plan']['steps'] == ['start']
+    assert fresh.exec('host1', 'cat', '/etc/nixos-containers/hostnet.conf', check=True).stdout == conf
