@@ -327,6 +327,8 @@ class ContainerManager(object):
             return
         if options.get('host_address') or options.get('local_address') or options.get('host_address6'):
             return
+        if current and options_from_conf(current['conf']).get('private_network'):
+            return  # its own private network without an address (NixOS allows it): kept as it is
         options['host_address'], options['local_address'] = self.host.allocate(exclude=self.name)
 
     def _check_nix(self, desired):

@@ -255,6 +255,22 @@ def test_declarative_container_is_never_modified(fresh):
         fresh.exec('host1', 'rm', '-rf', '/etc/nixos-containers/decl.conf', '/nix/store/decl')
 
 
+def test_a_declarative_container_without_addresses_can_be_started(fresh):
+    # Issue 12: a private network with no address (NixOS allows it: the guest configures a moved
+    # interface, say) and nothing else given: the plan is a start, not an allocation to refuse.
+    fresh.exec('host1', 'sh', '-c', 'mkdir -p /nix/store/decl && printf "PRIVATE_NETWORK=1\\nINTERFACES=\\n" '
+               '> /nix/store/decl/decl.conf && chmod 0444 /nix/store/decl/decl.conf && '
+               'ln -s /nix/store/decl/decl.conf /etc/nixos-containers/decl.conf', check=True)
+    try:
+        before = host_state(fresh, 'host1')
+        run = fresh.playbook(module_play(dict(name='decl', state='started'), check=True, ignore_errors=True))
+        result = module_result(run, 'task')
+        assert not result.get('failed') and result['plan']['steps'] == ['start'], result
+        assert host_state(fresh, 'host1') == before
+    finally:
+        fresh.exec('host1', 'rm', '-rf', '/etc/nixos-containers/decl.conf', '/nix/store/decl')
+
+
 def test_config_file_content_change_rebuilds(fresh):
     fresh.exec('host1', 'sh', '-c', 'mkdir -p /srv && echo "{ services.nginx.enable = true; }" > /srv/web.nix',
                check=True)
