@@ -19,7 +19,7 @@ __metaclass__ = type
 
 from collections.abc import Mapping
 
-from ansible_collections.nixfleet.containers.plugins.filter.fleet_batches import _host_vars, _plain, PLAN_FACT
+from ansible_collections.nixfleet.containers.plugins.filter.fleet_batches import _host_vars, _one_line, _plain, PLAN_FACT
 from ansible_collections.nixfleet.containers.plugins.module_utils._build import (
     BUILDS_CONFIG_DIR,
     BUILDS_PROFILE_DIR,
@@ -67,13 +67,14 @@ def fleet_build_outcomes(built, plan):
                 for name, message in build_failures(built) if name)
 
 
-def fleet_build_plan(containers, hostvars, reached):
+def fleet_build_plan(containers, hostvars, reached, build_host=None):
     """The distinct systems of the rollout's changes, to build once on the build host.
 
     CONTAINERS: every host's nixos_containers items (fleet_validate's); a container counts when its
     plan creates or updates it from config/settings (flakes, system_path and config_file, a file on
     its host, stay with the host). Returns dict(systems=[dict(key, text, nixos, profile, config_file,
-    archive, containers=['host/name'])], hosts={host: [key]}).
+    archive, containers=['host/name'])], hosts={host: [key]}), and error when BUILD_HOST is not a
+    host of the inventory (Ansible would try to reach a host of that name).
     """
     containers = _plain(containers) or {}
     systems, hosts = {}, {}
@@ -95,12 +96,16 @@ def fleet_build_plan(containers, hostvars, reached):
             item['containers'].append('%s/%s' % (host, spec['name']))
             if key not in hosts.setdefault(host, []):
                 hosts[host].append(key)
-    return dict(systems=list(systems.values()), hosts=hosts)
+    result = dict(systems=list(systems.values()), hosts=hosts)
+    if build_host and build_host not in hostvars:
+        result['error'] = 'container_fleet_build_host: %r is not a host of the inventory' % str(build_host)
+    return result
 
 
-def fleet_build_host_result(plan, builds, host):
+def fleet_build_host_result(plan, builds, host, build_host=None):
     """HOST's share of the build host's work as a nixos_containers build result: the systems it
-    needs (by key), or failed with each of its containers whose system failed to build."""
+    needs (by key), or failed with each of its containers whose system was not built (the build
+    failed, the build host could not be reached, or the plan's error)."""
     plan, builds = _plain(plan) or {}, _plain(builds) or {}
     results = dict(((r.get('item') or {}).get('key'), r) for r in builds.get('results') or [])
     mine = set((plan.get('hosts') or {}).get(host) or [])
@@ -109,19 +114,38 @@ def fleet_build_host_result(plan, builds, host):
         if item['key'] not in mine:
             continue
         result = results.get(item['key']) or {}
-        if result.get('failed') or not result:
-            message = 'its system failed to build on the build host (nothing was changed): %s' % (
-                nix_error(result.get('stderr'), result.get('stdout') or result.get('msg')) if result else 'not built')
-            for change in item['containers']:
-                owner, name = change.split('/', 1)
-                if owner == host:
-                    containers[name] = dict(failed=True, msg=message)
-        else:
-            systems[item['key']] = result.get('stdout', '').strip().splitlines()[-1]
+        path = _built_path(result)
+        if path:
+            systems[item['key']] = path
+            continue
+        message = _not_built(plan, result, build_host)
+        for change in item['containers']:
+            owner, name = change.split('/', 1)
+            if owner == host:
+                containers[name] = dict(failed=True, msg=message)
     if containers:
         return dict(failed=True, msg='the build host could not build: %s' % ', '.join(sorted(containers)),
                     containers=containers, systems={})
     return dict(failed=False, changed=False, systems=systems)
+
+
+def _built_path(result):
+    """The store path a build result printed last, or None when it did not build."""
+    if result.get('failed') or result.get('unreachable') or result.get('skipped'):
+        return None
+    lines = (result.get('stdout') or '').strip().splitlines()
+    return lines[-1] if lines else None
+
+
+def _not_built(plan, result, build_host):
+    if plan.get('error'):
+        return '%s (nothing was changed)' % plan['error']
+    if result.get('unreachable'):
+        return 'the build host %s is unreachable (nothing was changed): %s' % (build_host, _one_line(result.get('msg') or ''))
+    if not result or result.get('skipped'):
+        return 'its system was not built on the build host (nothing was changed)'
+    return 'its system failed to build on the build host (nothing was changed): %s' % nix_error(
+        result.get('stderr'), result.get('stdout') or result.get('msg'))
 
 
 class FilterModule(object):

@@ -36,14 +36,14 @@ def same_everywhere(*specs):
     return dict((host, list(specs)) for host in HOSTS)
 
 
-def rollout(lab, tmp_path, fleet, check=False, diff=False, **variables):
+def rollout(lab, tmp_path, fleet, check=False, diff=False, limit=None, **variables):
     """Run the role with FLEET ({host: specs}); the run and the summary JSON it wrote."""
     path = tmp_path / 'summary.json'
     if path.exists():
         path.unlink()
     extra = dict(fleet=fleet, container_fleet_summary_path=str(path))
     extra.update(variables)
-    run = lab.playbook(ROLE_PLAY, check=check, diff=diff, extra_vars=extra)
+    run = lab.playbook(ROLE_PLAY, check=check, diff=diff, extra_vars=extra, limit=limit)
     summary = json.loads(path.read_text()) if path.exists() else None
     return run, summary
 
@@ -351,3 +351,27 @@ def test_build_host_builds_each_system_once_for_the_fleet(fresh, tmp_path):
     assert 'host2/bad' in summary['stopped']['reason'] and 'the nginx module is broken' in summary['stopped']['reason']
     assert summary['hosts']['host2']['containers']['bad']['outcome'] == 'failed'
     assert summary['hosts']['host1']['containers']['web']['outcome'] == 'pending'
+
+
+def test_a_build_host_that_cannot_be_reached_stops_the_rollout_before_any_change(fresh, tmp_path):
+    """Not in the inventory, or down: the rollout stops with nothing changed and a summary that says why."""
+    fleet = dict(host1=[web()], host2=[web()])
+    before = [host_digest(fresh, host) for host in ('host1', 'host2')]
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_build_host='nosuch')
+    assert run.rc != 0 and summary is not None, str(run)
+    assert summary['result'] == 'failed' and summary['stopped']['batch'] == 0, summary
+    assert "container_fleet_build_host: 'nosuch' is not a host of the inventory" in summary['stopped']['reason']
+    assert [summary['hosts'][host]['containers']['web']['outcome'] for host in ('host1', 'host2')] == ['failed'] * 2
+    assert [host_digest(fresh, host) for host in ('host1', 'host2')] == before
+
+    fresh.fault('host3', 'unreachable')
+    try:
+        # The build host need not be in the play: a dedicated builder that is down.
+        run, summary = rollout(fresh, tmp_path, fleet, limit='host1,host2', container_fleet_build_host='host3')
+    finally:
+        fresh.fault('host3', 'clear')
+    assert run.rc != 0 and summary is not None, str(run)
+    assert summary['result'] == 'failed' and summary['stopped']['batch'] == 0, summary
+    assert 'the build host host3 is unreachable' in summary['stopped']['reason']
+    assert summary['unreachable'] == [], summary
+    assert [host_digest(fresh, host) for host in ('host1', 'host2')] == before

@@ -103,3 +103,23 @@ def test_each_host_takes_its_share_of_the_build_hosts_work():
     assert broken['containers']['b']['msg'].endswith(': error: the nginx module is broken')
     assert fleet_build_outcomes(broken, planned('b'))['b']['outcome'] == 'failed'
     assert not fleet_build_host_result(plan, builds, 'host1')['failed']
+
+
+def test_a_build_host_that_is_not_in_the_inventory_or_cannot_be_reached_builds_nothing():
+    containers = dict(host1=[dict(name='a', config='x = 1;')])
+    hostvars = dict(host1=dict(container_fleet_plan=planned('a')), builder={})
+    assert 'error' not in fleet_build_plan(containers, hostvars, ['host1'], 'builder')
+    plan = fleet_build_plan(containers, hostvars, ['host1'], 'nosuch')
+    assert plan['error'] == "container_fleet_build_host: 'nosuch' is not a host of the inventory"
+    # Its builds were skipped: every container of the host fails with the plan's error.
+    skipped = dict(results=[dict(item=dict(key=plan['systems'][0]['key']), skipped=True)], skipped=True)
+    result = fleet_build_host_result(plan, skipped, 'host1', 'nosuch')
+    assert result['failed'] and result['containers']['a']['msg'] == (
+        "container_fleet_build_host: 'nosuch' is not a host of the inventory (nothing was changed)")
+    del plan['error']
+    assert fleet_build_host_result(plan, skipped, 'host1', 'builder')['containers']['a']['msg'] == (
+        'its system was not built on the build host (nothing was changed)')
+    unreachable = dict(results=[dict(item=dict(key=plan['systems'][0]['key']), unreachable=True,
+                                     msg='Failed to connect to the host via ssh:\n timed out')])
+    assert fleet_build_host_result(plan, unreachable, 'host1', 'builder')['containers']['a']['msg'] == (
+        'the build host builder is unreachable (nothing was changed): Failed to connect to the host via ssh: timed out')
