@@ -375,3 +375,12 @@ def test_a_build_host_that_cannot_be_reached_stops_the_rollout_before_any_change
     assert 'the build host host3 is unreachable' in summary['stopped']['reason']
     assert summary['unreachable'] == [], summary
     assert [host_digest(fresh, host) for host in ('host1', 'host2')] == before
+
+
+def test_a_batch_hook_that_does_not_exist_is_refused_before_any_change(fresh, tmp_path):
+    fleet = same_everywhere(web())
+    before = digests(fresh)
+    run, summary = rollout(fresh, tmp_path, fleet, container_fleet_batch_hook=str(tmp_path / 'no-such-hook.yml'))
+    assert run.rc != 0, str(run)
+    assert 'container_fleet_batch_hook: %s is not a file on the controller' % (tmp_path / 'no-such-hook.yml') in run.stdout
+    assert digests(fresh) == before
