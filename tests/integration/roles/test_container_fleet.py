@@ -384,3 +384,13 @@ def test_a_batch_hook_that_does_not_exist_is_refused_before_any_change(fresh, tm
     assert run.rc != 0, str(run)
     assert 'container_fleet_batch_hook: %s is not a file on the controller' % (tmp_path / 'no-such-hook.yml') in run.stdout
     assert digests(fresh) == before
+
+
+def test_a_summary_path_that_cannot_be_written_is_refused_before_any_change(fresh, tmp_path):
+    fleet = same_everywhere(web())
+    before = digests(fresh)
+    path = tmp_path / 'no-such-directory' / 'summary.json'
+    run, dummy = rollout(fresh, tmp_path, fleet, container_fleet_summary_path=str(path))
+    assert run.rc != 0, str(run)
+    assert 'container_fleet_summary_path: %s is not in a directory of the controller' % path in run.stdout
+    assert digests(fresh) == before
