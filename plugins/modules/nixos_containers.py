@@ -114,8 +114,8 @@ options:
       - After the changes, remove the shared systems of O(build=per_system) that no container of the
         host uses any more, so that the garbage collector can free them (their profile under
         C(/nix/var/nix/profiles/nixfleet-systems) is a garbage collector root, and nothing else removes it).
-      - A system is used when a link under C(/nix/var/nix/profiles/per-container) points at it: the
-        current system or any generation of a container's profile (a rolled-back container's systems
+      - A system is used when a link under C(/nix/var/nix/profiles/per-container) points at it (the
+        current system or any generation of a container's profile, so a rolled-back container's systems
         stay), read from the links after the changes. A destroyed container's profile is gone, so its
         systems no longer count; a generation deleted with C(nix-collect-garbage -d) no longer counts.
       - A shared profile is removed (its links and its configuration in C(/var/lib/nixfleet/systems))

@@ -100,4 +100,3 @@ def test_a_negative_grace_fails_naming_the_parameter_before_anything_changes(fre
                        prune_systems_grace=-1)
     assert result['failed'] and 'prune_systems_grace' in result['msg'], str(done)
     assert fresh.exec('host1', 'nixos-container', 'list', check=True).stdout.strip() == ''
-
