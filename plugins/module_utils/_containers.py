@@ -245,9 +245,13 @@ class ContainerSet(object):
         if not self.params['prune_systems']:
             return
         given = self.params['systems'] or {}
+        # A changed container's system from before the call: the role's undo may set it again by
+        # system_path (after a recreate, no profile of the container holds it any more).
+        before = [m.current['system_path'] for m in self.managers
+                  if m.current and m.current.get('system_path') and m.desired.get('state') != 'absent']
         self.pruner = Pruner(grace=self.params['prune_systems_grace'],
                              keep=set(given) | set(item.key for item in self.builds),
-                             keep_paths=[path for path in given.values() if path])
+                             keep_paths=[path for path in given.values() if path] + before)
         if not self.module.check_mode:
             self.pruner.apply()
 

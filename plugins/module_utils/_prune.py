@@ -179,6 +179,10 @@ class Pruner(object):
         profile) and, for a whole profile, its configuration."""
         for key, numbers in sorted(self.plan.items()):
             profile = self.profiles[key]
+            if self._touched_since(profile):
+                # A run outside the host lock (a build host's import) set it meanwhile.
+                del self.plan[key]
+                continue
             links = []
             if numbers is None:
                 links.append(posixpath.join(self.directory, key))
@@ -192,6 +196,16 @@ class Pruner(object):
                 except OSError as error:
                     if os.path.lexists(path):
                         raise error
+
+    def _touched_since(self, profile):
+        paths = [posixpath.join(self.directory, profile.key), posixpath.join(self.config_dir, profile.key + '.nix')]
+        for path in paths:
+            try:
+                if os.lstat(path).st_mtime > profile.touched:
+                    return True
+            except OSError:
+                pass
+        return False
 
     def _paths(self, key, numbers):
         profile = self.profiles[key]

@@ -100,3 +100,21 @@ def test_a_negative_grace_fails_naming_the_parameter_before_anything_changes(fre
                        prune_systems_grace=-1)
     assert result['failed'] and 'prune_systems_grace' in result['msg'], str(done)
     assert fresh.exec('host1', 'nixos-container', 'list', check=True).stdout.strip() == ''
+
+
+def test_a_recreated_containers_previous_system_stays_for_the_undo(fresh):
+    """The role's undo of a recreate sets the system from before the run again by system_path."""
+    done, result = run(fresh, [dict(name='r', config=GONE, state='present')])
+    assert done.rc == 0, str(done)
+    before = system_of(fresh, 'r')
+    key = key_of(result['systems'], before)
+    age(fresh, key, 2 * 86400)
+    done, result = run(fresh, [dict(name='r', config=FRESH, recreate=True, state='present')])
+    assert done.rc == 0, str(done)
+    # A new profile: no generation of r holds the old system, the shared profile is its only root.
+    assert fresh.exec('host1', 'ls', '/nix/var/nix/profiles/per-container/r', check=True).stdout.split() == [
+        'system', 'system-1-link']
+    assert system_of(fresh, 'r') != before
+    assert result.get('pruned_systems') == {} and key in shared_links(fresh)[0], str(done)
+    done, result = run(fresh, [dict(name='r', system_path=before, state='present')])
+    assert done.rc == 0 and system_of(fresh, 'r') == before, str(done)

@@ -115,3 +115,13 @@ def test_the_pruner_keeps_what_the_run_was_given(tmp_path):
                   root=per_container).result() == {}
     assert Pruner(grace=0, now=NOW, keep=[B], directory=shared, config_dir=configs,
                   root=per_container).result() == {}
+
+
+def test_a_profile_set_again_between_the_look_and_the_removal_stays(tmp_path):
+    per_container, shared, configs = make_host(tmp_path)
+    pruner = Pruner(grace=DAY, now=NOW, directory=shared, config_dir=configs, root=per_container)
+    assert list(pruner.result()) == [B]
+    # A build host's import (outside the module's lock) sets the profile again meanwhile.
+    os.utime('%s/%s' % (shared, B), (NOW, NOW), follow_symlinks=False)
+    pruner.apply()
+    assert pruner.result() == {} and B in os.listdir(shared)
