@@ -121,7 +121,8 @@ options:
       - A shared profile is removed (its links and its configuration in C(/var/lib/nixfleet/systems))
         when none of its generations is used and no run touched it for O(prune_systems_grace) seconds;
         a profile still used loses only its unused older generations. The systems this call builds or is
-        given in O(systems) are always kept, whatever their age.
+        given in O(systems), and each container's system from before the call (after a recreate, a rollback
+        sets it again by O(containers[].system_path)), are always kept, whatever their age.
       - Store paths are never deleted here; C(nix-collect-garbage) frees them once nothing roots them.
         A later container with a pruned configuration builds it again.
       - Not with O(build_only=true). In check mode the profiles that would be removed are returned
