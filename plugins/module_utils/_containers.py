@@ -27,6 +27,7 @@ from ansible_collections.nixfleet.containers.plugins.module_utils._container imp
 )
 from ansible_collections.nixfleet.containers.plugins.module_utils._host import HostState
 from ansible_collections.nixfleet.containers.plugins.module_utils._names import container_name_error
+from ansible_collections.nixfleet.containers.plugins.module_utils._prune import DEFAULT_GRACE, Pruner
 
 # The element options of ``containers``: nixos_container's options, but the binary is per host.
 HOST_LEVEL_OPTIONS = ('nixos_container_bin',)
@@ -55,6 +56,8 @@ def containers_argument_spec():
         build=dict(type='str', default='per_system', choices=['per_system', 'per_container']),
         build_only=dict(type='bool', default=False),
         systems=dict(type='dict', default={}),
+        prune_systems=dict(type='bool', default=True),
+        prune_systems_grace=dict(type='int', default=DEFAULT_GRACE),
     )
 
 
@@ -86,6 +89,13 @@ def input_errors(containers, only):
     return errors
 
 
+def prune_errors(params):
+    if params.get('prune_systems_grace') is not None and params['prune_systems_grace'] < 0:
+        return ['prune_systems_grace: %d is negative (seconds since a run last touched a shared system)'
+                % params['prune_systems_grace']]
+    return []
+
+
 class ContainerSet(object):
     """Plan and apply the declared set of containers of one host."""
 
@@ -98,10 +108,11 @@ class ContainerSet(object):
         self.declarative_kept = []
         self.builds = []            # the distinct systems of the run (_build.Build)
         self.build_runner = None
+        self.pruner = None          # the shared systems no container uses any more (_prune)
 
     def run(self):
         params = self.params
-        errors = input_errors(params['containers'], params['only'])
+        errors = input_errors(params['containers'], params['only']) + prune_errors(params)
         if errors:
             raise ValueError('; '.join(errors))
         self.host = HostState(self.module, params['nixos_container_bin'])
@@ -109,6 +120,7 @@ class ContainerSet(object):
             self._plan_all()
             if self._build_all() and not params['build_only']:
                 self._apply_all()
+                self._prune()
         return self.result()
 
     # planning -----------------------------------------------------------------------------
@@ -226,6 +238,23 @@ class ContainerSet(object):
         if after:
             result['generation_after'] = after.get('generation')
 
+    # pruning ------------------------------------------------------------------------------
+    def _prune(self):
+        """After the changes (read from the profile links as they are now): the shared systems no
+        container uses, untouched for prune_systems_grace seconds, and not this run's (_prune)."""
+        if not self.params['prune_systems']:
+            return
+        given = self.params['systems'] or {}
+        # A changed container's system from before the call: the role's undo may set it again by
+        # system_path (after a recreate, no profile of the container holds it any more).
+        before = [m.current['system_path'] for m in self.managers
+                  if m.current and m.current.get('system_path') and m.desired.get('state') != 'absent']
+        self.pruner = Pruner(grace=self.params['prune_systems_grace'],
+                             keep=set(given) | set(item.key for item in self.builds),
+                             keep_paths=[path for path in given.values() if path] + before)
+        if not self.module.check_mode:
+            self.pruner.apply()
+
     # the result ---------------------------------------------------------------------------
     def result(self):
         containers = {}
@@ -255,12 +284,16 @@ class ContainerSet(object):
             if 'diff' in entry and entry['action'] != 'noop' and not entry['deferred']:
                 diff += [_named_diff(name, d) for d in entry['diff']]
         summary['counts'] = counts
+        pruned = self.pruner.result() if self.pruner else {}
+        if pruned and self.module._diff:
+            diff.append(self.pruner.diff())
         if self.build_runner is not None:
             actions = self.build_runner.actions + actions
-        result = dict(changed=bool(summary['changed']) or any(
+        result = dict(changed=bool(summary['changed']) or bool(pruned) or any(
             containers[n]['changed'] for n in summary['failed']),
             containers=containers, summary=summary, actions=actions,
-            systems=dict((item.key, item.path) for item in self.builds if item.path))
+            systems=dict((item.key, item.path) for item in self.builds if item.path),
+            pruned_systems=pruned)
         if self.module._diff:
             result['diff'] = diff
         return result

@@ -41,6 +41,7 @@ attributes:
     support: full
     details:
       - For each container that would change, the conf file, its C(configuration.nix) and the run state before and after.
+      - With O(prune_systems), the shared system profiles removed (would be removed, in check mode).
   idempotent:
     support: partial
     details:
@@ -108,6 +109,34 @@ options:
         whose system has a key here, with that store path on the host, is not built again.
     type: dict
     default: {}
+  prune_systems:
+    description:
+      - After the changes, remove the shared systems of O(build=per_system) that no container of the
+        host uses any more, so that the garbage collector can free them (their profile under
+        C(/nix/var/nix/profiles/nixfleet-systems) is a garbage collector root, and nothing else removes it).
+      - A system is used when a link under C(/nix/var/nix/profiles/per-container) points at it (the
+        current system or any generation of a container's profile, so a rolled-back container's systems
+        stay), read from the links after the changes. A destroyed container's profile is gone, so its
+        systems no longer count; a generation deleted with C(nix-collect-garbage -d) no longer counts.
+      - A shared profile is removed (its links and its configuration in C(/var/lib/nixfleet/systems))
+        when none of its generations is used and no run touched it for O(prune_systems_grace) seconds;
+        a profile still used loses only its unused older generations. The systems this call builds or is
+        given in O(systems), and each container's system from before the call (after a recreate, a rollback
+        sets it again by O(containers[].system_path)), are always kept, whatever their age.
+      - Store paths are never deleted here; C(nix-collect-garbage) frees them once nothing roots them.
+        A later container with a pruned configuration builds it again.
+      - Not with O(build_only=true). In check mode the profiles that would be removed are returned
+        (from the links as they are before the changes) and nothing is removed.
+    type: bool
+    default: true
+  prune_systems_grace:
+    description:
+      - Seconds after a run last touched a shared system (built it, or set it in its profile) during
+        which O(prune_systems) keeps it although no container uses it, so that a concurrent run's
+        fresh build survives until its batches set it. V(0) prunes every unused system at once.
+      - Must not be negative.
+    type: int
+    default: 86400
   brief:
     description:
       - Return a short entry for each container that needs no change (and did not fail), with only
@@ -283,6 +312,13 @@ systems:
   returned: always
   type: dict
   sample: {"3f1c0e5b7a9d2c4e6f8a0b1c2d3e4f5a": "/nix/store/0c5x...-nixos-system-unnamed-25.11"}
+pruned_systems:
+  description:
+    - The shared systems O(prune_systems) removed (would remove, in check mode), by key, with the
+      store paths their profile no longer roots. A removed key's profile and configuration are gone.
+  returned: always
+  type: dict
+  sample: {"3f1c0e5b7a9d2c4e6f8a0b1c2d3e4f5a": ["/nix/store/0c5x...-nixos-system-unnamed-25.11"]}
 actions:
   description: Every command that ran (argv lists), in order (the builds first); empty in check mode.
   returned: always

@@ -217,6 +217,8 @@ CONTAINERS_CASES = st.one_of(
     st.tuples(names, st.sampled_from(['maybe', 'yess', '2', '[]'])).map(
         lambda t: case('exclusive', containers=[dict(name=t[0], config=NGINX)], exclusive=t[1])),
     st.tuples(names, unknown_key).map(lambda t: case(t[1], **{'containers': [dict(name=t[0], config=NGINX)], t[1]: 1})),
+    st.tuples(names, st.one_of(st.integers(max_value=-1), st.sampled_from(['soon', '1d', '']))).map(
+        lambda t: case('prune_systems_grace', containers=[dict(name=t[0], config=NGINX)], prune_systems_grace=t[1])),
     # Ansible's own message for a non-list here names no parameter (core behaviour, reported).
     st.sampled_from(['web', '']).map(lambda v: case('dictionary requested', containers=v)),
     st.just(case('containers', containers='x=1')),
