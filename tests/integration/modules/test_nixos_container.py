@@ -197,6 +197,11 @@ BAD_INPUTS = [
     (dict(name='web', config='services.nginx.enable = true'), 'does not parse'),
     (dict(name='web', config=NGINX, flake='x#y'), 'mutually exclusive'),
     (dict(name='web', extra_flags=['--setenv=A=$(id)']), 'extra_flags'),
+    # A new container has no generation to roll back to: refused, not created.
+    (dict(name='new', config=NGINX, rollback=True), 'no generation'),
+    # timeout(1) refuses a negative duration only after the container was created.
+    (dict(name='new', config=NGINX, start_timeout=-5), 'start_timeout'),
+    (dict(name='web', start_timeout=0), 'start_timeout'),
 ]
 
 
