@@ -44,13 +44,17 @@ def run_module(module, work, partial=None):
 
     A result with ``failed`` set is reported with fail_json (it carries its own ``msg``). An
     error of ours, a ``ValueError`` or an ``OSError`` fails the module with its message, plus
-    PARTIAL() (what was done before it, e.g. the commands that ran).
+    PARTIAL() (what was done before it, e.g. the commands that ran; its ``msg_suffix`` goes after
+    the message).
     """
     try:
         result = work()
     except (NixfleetError, ValueError, OSError) as error:
         failure = dict(partial() if partial else {})
+        suffix = failure.pop('msg_suffix', '')
         failure.update(failure_of(error))
+        if suffix:
+            failure['msg'] = '%s%s' % (failure.get('msg', ''), suffix)
         module.fail_json(**failure)
     if result.get('failed'):
         module.fail_json(**result)
