@@ -236,7 +236,8 @@ options:
         O(private_network)). The interface leaves the host at start and comes back at stop."
       - "The conf key is read by the unit of every container, so imperative containers get it as declarative
         ones do. V([]) removes them. A change is a restart."
-      - "An interface cannot be listed twice, nor also in O(macvlans)."
+      - "An interface cannot be listed twice, nor also in O(macvlans); nor can another container of the host
+        move it in too, or have a macvlan on it (it is gone from the host while this one runs)."
     type: list
     elements: str
   macvlans:
@@ -570,7 +571,9 @@ options:
             back at stop."
           - "The conf key is read by the unit of every container, so imperative containers get it as
             declarative ones do. V([]) removes them. A change is a restart."
-          - "An interface cannot be listed twice, nor also in O(containers[].macvlans)."
+          - "An interface cannot be listed twice, nor also in O(containers[].macvlans); nor can another
+            container of the host move it in too, or have a macvlan on it (it is gone from the host while this
+            one runs)."
         type: list
         elements: str
       macvlans:

@@ -383,7 +383,8 @@ OPTIONS = (
                'even without O(private_network)). The interface leaves the host at start and comes back at stop.',
                'The conf key is read by the unit of every container, so imperative containers get it as declarative '
                'ones do. V([]) removes them. A change is a restart.',
-               'An interface cannot be listed twice, nor also in O(macvlans).',
+               'An interface cannot be listed twice, nor also in O(macvlans); nor can another container of the host move '
+               'it in too, or have a macvlan on it (it is gone from the host while this one runs).',
            ], doc_declarative=[
                'C(interfaces), host interfaces moved into the container while it runs.',
                'An interface cannot be listed twice, nor also in O(macvlans).',
