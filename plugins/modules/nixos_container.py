@@ -40,6 +40,8 @@ attributes:
     support: full
     details:
       - The diff shows the conf file, the container's C(configuration.nix) and the run state before and after.
+      - In check mode the conf's C(NIXFLEET_SYSTEM) line (the store path of the system a build makes) keeps its old value,
+        or is left out for a new container: it is known only after the build, and the real run's diff shows it.
   idempotent:
     support: partial
     details:

@@ -41,6 +41,8 @@ attributes:
     support: full
     details:
       - For each container that would change, the conf file, its C(configuration.nix) and the run state before and after.
+      - In check mode the conf's C(NIXFLEET_SYSTEM) line (the store path of the system a build makes) keeps its old value,
+        or is left out for a new container: it is known only after the build, and the real run's diff shows it.
   idempotent:
     support: partial
     details:
