@@ -118,6 +118,8 @@ options:
       - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
       - "A bridged container needs no address option: O(local_address) and O(local_address6) alone, or none
         (the guest configures its C(eth0) itself), as NixOS allows. No address pair is allocated for it."
+      - "A run that would start the container refuses a bridge the host does not have (before any change); so
+        do O(macvlans) and O(interfaces) for their host interfaces."
     type: str
   host_address:
     description:
@@ -451,6 +453,8 @@ options:
           - "A bridged container needs no address option: O(containers[].local_address) and
             O(containers[].local_address6) alone, or none (the guest configures its C(eth0) itself), as NixOS
             allows. No address pair is allocated for it."
+          - "A run that would start the container refuses a bridge the host does not have (before any change);
+            so do O(containers[].macvlans) and O(containers[].interfaces) for their host interfaces."
         type: str
       host_address:
         description:

@@ -137,7 +137,6 @@ def test_bad_input_and_missing_interface_fail_before_change(netns_lab):
     assert run.rc == 0 and run.result(HOST, 'net')['result']['missing'] is True
 
 
-
 def test_a_bridge_is_never_made_a_port_of_another_bridge(netns_lab):
     """The kernel refuses a bridge as a port of a bridge (ELOOP): refused before any change, in
     check mode too, naming the parameter (the bridge listed in bridges is not created)."""
@@ -163,6 +162,7 @@ def test_a_failure_after_a_change_reports_the_change(netns_lab):
     assert ('br-c', '', 1500, True) in ns_state(lab)['links']
     assert result['changed'], result
     assert 'create bridge br-c' in result['msg'], result['msg']
+
 
 TASK = textwrap.dedent('''
         - name: allocate {name}
