@@ -305,7 +305,8 @@ OPTIONS = (
                'Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).',
                'Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward), '
                'for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from '
-               'the host itself it works without.',
+               'the host itself it works without, through one of the host\'s own addresses: nspawn forwards no '
+               'C(127.0.0.0/8) destination, so C(localhost:PORT) is refused (use a host address, or the container\'s).',
                'A host port belongs to one container of the host; a port of another container (also one declared in '
                'the same run) is refused before any change.',
            ], doc_declarative=[

@@ -79,6 +79,8 @@ def test_conf_change_restarts(fresh):
     assert links(fresh)['ve-web']['ifindex'] != ifindex
     # nspawn's own forward: the host's uplink address, port 8080, reaches the guest's :80.
     assert http_from_host(fresh, fresh.address('host1'), port=8080).startswith('web generation 1')
+    # ... but not localhost: nspawn forwards no 127.0.0.0/8 destination (the option's docs say so).
+    assert http_from_host(fresh, '127.0.0.1', port=8080) == ''
 
 
 def test_stop_start_present_absent(fresh):
