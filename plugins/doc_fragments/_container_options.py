@@ -118,6 +118,8 @@ options:
       - "Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address."
       - "A bridged container needs no address option: O(local_address) and O(local_address6) alone, or none
         (the guest configures its C(eth0) itself), as NixOS allows. No address pair is allocated for it."
+      - "A run that would start the container refuses a bridge the host does not have (before any change); so
+        do O(macvlans) and O(interfaces) for their host interfaces."
     type: str
   host_address:
     description:
@@ -154,7 +156,8 @@ options:
       - "Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT))."
       - "Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward),
         for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from the
-        host itself it works without."
+        host itself it works without, through one of the host's own addresses: nspawn forwards no
+        C(127.0.0.0/8) destination, so C(localhost:PORT) is refused (use a host address, or the container's)."
       - "A host port belongs to one container of the host; a port of another container (also one declared in
         the same run) is refused before any change."
     type: list
@@ -236,7 +239,8 @@ options:
         O(private_network)). The interface leaves the host at start and comes back at stop."
       - "The conf key is read by the unit of every container, so imperative containers get it as declarative
         ones do. V([]) removes them. A change is a restart."
-      - "An interface cannot be listed twice, nor also in O(macvlans)."
+      - "An interface cannot be listed twice, nor also in O(macvlans); nor can another container of the host
+        move it in too, or have a macvlan on it (it is gone from the host while this one runs)."
     type: list
     elements: str
   macvlans:
@@ -450,6 +454,8 @@ options:
           - "A bridged container needs no address option: O(containers[].local_address) and
             O(containers[].local_address6) alone, or none (the guest configures its C(eth0) itself), as NixOS
             allows. No address pair is allocated for it."
+          - "A run that would start the container refuses a bridge the host does not have (before any change);
+            so do O(containers[].macvlans) and O(containers[].interfaces) for their host interfaces."
         type: str
       host_address:
         description:
@@ -487,7 +493,9 @@ options:
           - "Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT))."
           - "Reaching such a port from another machine needs IP forwarding on the host
             (C(net.ipv4.ip_forward), for example M(nixfleet.containers.nixos_container_nat) with its default
-            C(ip_forward=true)); from the host itself it works without."
+            C(ip_forward=true)); from the host itself it works without, through one of the host's own
+            addresses: nspawn forwards no C(127.0.0.0/8) destination, so C(localhost:PORT) is refused (use a
+            host address, or the container's)."
           - "A host port belongs to one container of the host; a port of another container (also one declared
             in the same run) is refused before any change."
         type: list
@@ -570,7 +578,9 @@ options:
             back at stop."
           - "The conf key is read by the unit of every container, so imperative containers get it as
             declarative ones do. V([]) removes them. A change is a restart."
-          - "An interface cannot be listed twice, nor also in O(containers[].macvlans)."
+          - "An interface cannot be listed twice, nor also in O(containers[].macvlans); nor can another
+            container of the host move it in too, or have a macvlan on it (it is gone from the host while this
+            one runs)."
         type: list
         elements: str
       macvlans:

@@ -9,7 +9,8 @@ Pure: the caller reads the other confs and the host's live addresses. The rules 
 from the host, so it may be nobody else's address (no other container's host or local
 address, none of the host's own); host addresses may be shared between veth containers (each
 sits on its own ve-NAME link, as the NixOS manual's examples do) but not be another
-container's local address; a forwarded host port (nspawn --port) belongs to one container.
+container's local address; a forwarded host port (nspawn --port) belongs to one container; a
+host interface moved into a container is nobody's macvlan parent.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -70,6 +71,23 @@ def host_links(conf):
     return links
 
 
+def macvlan_parents(conf):
+    """{host interface name: 'macvlan parent'} of its macvlans. Containers may share a parent (bridge
+    mode), but not with a container that moves it in: it is gone from the host while that one runs."""
+    return dict((i, 'macvlan parent') for i in (conf.get('MACVLANS') or '').split())
+
+
+def _link_clashes(conf, other_conf):
+    """[(kind, link, other kind)]: a host interface claimed by both, or moved in by one and a macvlan
+    parent of the other."""
+    mine, theirs = host_links(conf), host_links(other_conf)
+    found = [(mine[link], link, theirs[link]) for link in sorted(mine) if link in theirs]
+    for own, other in ((mine, macvlan_parents(other_conf)), (macvlan_parents(conf), theirs)):
+        found += [(own[link], link, other[link]) for link in sorted(own)
+                  if link in other and 'interface' in (own[link], other[link])]
+    return found
+
+
 def _clash(option, other_option):
     """Whether option of one container and other_option of another may not hold the same address."""
     return option.startswith('local') or other_option.startswith('local')
@@ -95,11 +113,9 @@ def conflicts(name, conf, others, live=()):
         for protocol, port in sorted(host_ports(conf) & host_ports(others[other])):
             messages.append('host port %d/%s of container %s is already forwarded by container %s'
                             % (port, protocol, name, other))
-        theirs = host_links(others[other])
-        for link, kind in sorted(host_links(conf).items()):
-            if link in theirs:
-                messages.append('%s %s of container %s is already the %s %s of container %s'
-                                % (kind, link, name, theirs[link], link, other))
+        for kind, link, other_kind in _link_clashes(conf, others[other]):
+            messages.append('%s %s of container %s is already the %s %s of container %s'
+                            % (kind, link, name, other_kind, link, other))
     # Other containers' ve-/vb- links carry their host addresses: the confs above cover them.
     for option, address in mine:
         for ifname, text in live:

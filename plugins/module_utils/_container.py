@@ -144,10 +144,13 @@ class ContainerManager(object):
         return plan
 
     def check_conflicts(self):
-        """Refuse a new or changed conf that takes another container's address or host port."""
-        if not (self.plan.has('create') or self.plan.has('write_conf')):
-            return
-        errors = self.host.conflict_errors(self.name, self.desired['conf'])
+        """Refuse a new or changed conf that takes another container's address or host port, and
+        a start that needs a host link the host does not have."""
+        errors = []
+        if self.plan.has('create') or self.plan.has('write_conf'):
+            errors += self.host.conflict_errors(self.name, self.desired['conf'])
+        if self.plan.has('start'):
+            errors += self.host.missing_link_errors(self.name, self.desired['conf'])
         if errors:
             raise ValueError('; '.join(errors))
 

@@ -21,9 +21,12 @@ def check_unit_dir(unit_dir):
 
 
 def check_run_options(p):
-    """Combinations of the run options that would silently do nothing."""
+    """Run options that would silently do nothing, or could only fail after a change."""
     if p['restart'] and p['state'] != 'started':
         raise ValueError('restart: only with state=started (state is %s)' % p['state'])
+    # timeout(1) would refuse it only at the start, after the container was created or changed.
+    if p.get('start_timeout') is not None and p['start_timeout'] < 1:
+        raise ValueError('start_timeout: %s is not a number of seconds to wait (1 or more)' % p['start_timeout'])
 
 
 def check_address_pair(p):

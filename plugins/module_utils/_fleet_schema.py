@@ -192,6 +192,7 @@ def fleet_claim_errors(specs):
     errors = []
     for host, containers in specs.items():
         first = {}      # what is claimed -> (index, name)
+        parents = {}    # macvlan parent -> (index, name) of its first container (parents are shared)
         for index, spec in enumerate(containers if isinstance(containers, list) else []):
             if not isinstance(spec, dict):
                 continue
@@ -200,10 +201,27 @@ def fleet_claim_errors(specs):
                 if seen[0] != index:
                     errors.append(SpecProblem(host, index, spec.get('name'), [index] + path, (
                         '%s is also %s by container %s on this host (containers[%d])' % (what, _CLAIMED[key[0]], seen[1], seen[0]))))
+                elif path[0] == 'interfaces' and key[1] in parents and parents[key[1]][0] != index:
+                    seen = parents[key[1]]
+                    errors.append(SpecProblem(host, index, spec.get('name'), [index] + path, (
+                        '%s is also a macvlan parent of container %s on this host (containers[%d])' % (what, seen[1], seen[0]))))
+            # A moved-in interface is gone from the host while its container runs: nobody's macvlan parent.
+            for number, link in enumerate(spec.get('macvlans') if isinstance(spec.get('macvlans'), list) else []):
+                if not isinstance(link, str):
+                    continue
+                parents.setdefault(link, (index, spec.get('name')))
+                seen = first.get(('link', link))
+                if seen is not None and seen[0] != index and _moves_in(containers[seen[0]], link):
+                    errors.append(SpecProblem(host, index, spec.get('name'), [index, 'macvlans', number], (
+                        'macvlan parent %s is also used by container %s on this host (containers[%d])' % (link, seen[1], seen[0]))))
     return errors
 
 
 _CLAIMED = {'port': 'forwarded', 'link': 'used'}
+
+
+def _moves_in(spec, link):
+    return link in (spec.get('interfaces') if isinstance(spec.get('interfaces'), list) else [])
 
 
 def _claims(spec):

@@ -44,13 +44,17 @@ def run_module(module, work, partial=None):
 
     A result with ``failed`` set is reported with fail_json (it carries its own ``msg``). An
     error of ours, a ``ValueError`` or an ``OSError`` fails the module with its message, plus
-    PARTIAL() (what was done before it, e.g. the commands that ran).
+    PARTIAL() (what was done before it, e.g. the commands that ran; its ``msg_suffix`` goes after
+    the message).
     """
     try:
         result = work()
     except (NixfleetError, ValueError, OSError) as error:
         failure = dict(partial() if partial else {})
+        suffix = failure.pop('msg_suffix', '')
         failure.update(failure_of(error))
+        if suffix:
+            failure['msg'] = '%s%s' % (failure.get('msg', ''), suffix)
         module.fail_json(**failure)
     if result.get('failed'):
         module.fail_json(**result)
@@ -160,6 +164,7 @@ class HostState(object):
         self.claimed = set()
         self.planned = {}
         self._live_addresses = None
+        self._links = None
         self._warned = set()
         self._query = Runner(self.run, systemctl=self.systemctl)
 
@@ -240,16 +245,20 @@ class HostState(object):
         """What NAME's conf will be after this run (None: the container goes)."""
         self.planned[name] = conf
 
+    def _confs_now(self):
+        now = {}
+        for other in self.layout.list_names():
+            container = self._containers.get(other)
+            now[other] = container['conf'] if container else parse_conf(read_file(self.layout.conf_path(other)) or '')
+        return now
+
     def conflict_errors(self, name, conf):
         """Conflicts of NAME's CONF with the other containers and the host's addresses.
 
         Containers apply one after another, so another container counts with its conf of now
         and with its conf after this run (unless it goes).
         """
-        now, after = {}, {}
-        for other in self.layout.list_names():
-            container = self._containers.get(other)
-            now[other] = container['conf'] if container else parse_conf(read_file(self.layout.conf_path(other)) or '')
+        now, after = self._confs_now(), {}
         after.update(self.planned)
         for other, planned in self.planned.items():
             if planned is None:
@@ -258,6 +267,43 @@ class HostState(object):
             self._live_addresses = self._live_interface_addresses()
         errors = conflicts(name, conf, now, self._live_addresses)
         return errors + [e for e in conflicts(name, conf, after) if e not in errors]
+
+    def missing_link_errors(self, name, conf):
+        """The host links a start of NAME with CONF needs and the host lacks (nspawn would fail:
+        "Failed to resolve interface"). A link some container has moved in (INTERFACES) is away
+        from the host while it runs, so it counts as there (conflict_errors judges who holds it)."""
+        if self._links is None:
+            self._links = self._link_kinds() or {}
+        links = self._links
+        if not links:
+            return []
+        moved = set()
+        for other_conf in self._confs_now().values():
+            moved |= set((other_conf.get('INTERFACES') or '').split())
+        errors = []
+        bridge = (conf.get('HOST_BRIDGE') or '').strip()
+        if bridge and bridge not in links:
+            errors.append('host_bridge: bridge %s does not exist on the host, so container %s could not start' % (bridge, name))
+        elif bridge and links[bridge] != 'bridge':
+            errors.append('host_bridge: %s is not a bridge (kind %s), so container %s could not start'
+                          % (bridge, links[bridge] or 'none', name))
+        for key, option in (('INTERFACES', 'interfaces'), ('MACVLANS', 'macvlans')):
+            for link in (conf.get(key) or '').split():
+                if link not in links and link not in moved:
+                    errors.append('%s: host interface %s does not exist on the host, so container %s could not start'
+                                  % (option, link, name))
+        return errors
+
+    def _link_kinds(self):
+        """{host link name: its kind ('' for a plain device)}, None when ip cannot tell (read once a run:
+        the starts of the run add only their own ve-/vb- links)."""
+        ip = self.bin('ip', required=False)
+        if not ip:
+            return None
+        rc, out, err = self.run([ip, '-j', '-d', 'link', 'show'])
+        if rc != 0 or not out.strip():
+            return None
+        return dict((link.get('ifname', ''), (link.get('linkinfo') or {}).get('info_kind', '')) for link in json.loads(out))
 
     def _live_interface_addresses(self):
         ip = self.bin('ip', required=False)

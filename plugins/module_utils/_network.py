@@ -140,6 +140,7 @@ class NetworkManager(object):
         self.check_mode = check_mode
         self.netlink_factory = netlink_factory
         self.actions = []
+        self.applied = 0   # how many of the actions finished (a failed one is the last action)
         self.nl = None
 
     def run(self):
@@ -270,7 +271,8 @@ class NetworkManager(object):
         result['changed'] = plan.changes
         result['steps'] = plan.names
         if not self.check_mode:
-            execute(plan.steps, _LinkOperations(self.nl), before=lambda step: self.actions.append(step.label))
+            execute(plan.steps, _LinkOperations(self.nl), before=self._starting)
+            self.applied = len(self.actions)
         result['actions'] = self.actions
         result['diff'] = dict(before=plan.before, after=plan.after)
         if manage_interface and not self.check_mode and plan.changes:
@@ -281,6 +283,16 @@ class NetworkManager(object):
         elif manage_interface:
             result['interface'] = plan.after.get(ifname, plan.before.get(ifname, {}))
         return result
+
+    def _starting(self, step):
+        self.applied = len(self.actions)
+        self.actions.append(step.label)
+
+    def failure_details(self):
+        """What a failed run reports beside its message: the actions, and whether the host changed."""
+        done = self.actions[:self.applied]
+        return dict(actions=self.actions, changed=bool(done),
+                    msg_suffix='; already done: %s' % ', '.join(done) if done else '')
 
     def _allocate(self, name, ifname, links, pools):
         own = set([ifname, host_interface_name(name), host_interface_name(name, bridged=True)])
@@ -369,6 +381,10 @@ class NetworkManager(object):
             planned = any(s['name'] == bridge and s['state'] == 'present' for s in self._bridge_specs())
             if bridge_link is None and not planned:
                 raise ValueError('bridge: %s does not exist (list it in bridges to create it)' % bridge)
+            if link.get('kind') == 'bridge':
+                # The kernel refuses it (ELOOP) only after the steps before it ran.
+                raise ValueError('bridge: %s is itself a bridge, and the kernel makes no bridge a port of another '
+                                 'bridge (%s)' % (ifname, bridge))
             if link.get('master') != bridge:
                 steps.append(Step('set_master', 'enslave %s to %s' % (ifname, bridge), name=ifname, bridge=bridge))
                 view['master'] = bridge

@@ -244,6 +244,8 @@ OPTIONS = (
                'Put the host side on this bridge (it becomes C(vb-NAME)); the host then configures no address.',
                'A bridged container needs no address option: O(local_address) and O(local_address6) alone, or none '
                '(the guest configures its C(eth0) itself), as NixOS allows. No address pair is allocated for it.',
+               'A run that would start the container refuses a bridge the host does not have (before any change); '
+               'so do O(macvlans) and O(interfaces) for their host interfaces.',
            ], doc_declarative=[
                'C(hostBridge). Put the host side on this bridge (it becomes C(vb-NAME)).',
                'O(local_address) and O(local_address6) alone, or no address at all, are accepted, as NixOS accepts them.',
@@ -303,7 +305,8 @@ OPTIONS = (
                'Ports forwarded from the host to the container by systemd-nspawn (C(HOST_PORT)).',
                'Reaching such a port from another machine needs IP forwarding on the host (C(net.ipv4.ip_forward), '
                'for example M(nixfleet.containers.nixos_container_nat) with its default C(ip_forward=true)); from '
-               'the host itself it works without.',
+               'the host itself it works without, through one of the host\'s own addresses: nspawn forwards no '
+               'C(127.0.0.0/8) destination, so C(localhost:PORT) is refused (use a host address, or the container\'s).',
                'A host port belongs to one container of the host; a port of another container (also one declared in '
                'the same run) is refused before any change.',
            ], doc_declarative=[
@@ -383,7 +386,8 @@ OPTIONS = (
                'even without O(private_network)). The interface leaves the host at start and comes back at stop.',
                'The conf key is read by the unit of every container, so imperative containers get it as declarative '
                'ones do. V([]) removes them. A change is a restart.',
-               'An interface cannot be listed twice, nor also in O(macvlans).',
+               'An interface cannot be listed twice, nor also in O(macvlans); nor can another container of the host move '
+               'it in too, or have a macvlan on it (it is gone from the host while this one runs).',
            ], doc_declarative=[
                'C(interfaces), host interfaces moved into the container while it runs.',
                'An interface cannot be listed twice, nor also in O(macvlans).',

@@ -142,6 +142,9 @@ def _decide(current, desired):
 def _plan_missing(desired):
     if desired['state'] == 'absent':
         return _Decision('noop', [], [])
+    if desired.get('rollback'):
+        # Creating it would be no rollback at all (and the next run would then refuse).
+        raise PlanError('rollback: the container does not exist, so it has no generation to roll back to')
     steps = ['create'] + _recorded_configuration(desired) + (['start'] if desired['state'] == 'started' else [])
     return _Decision('create', steps, ['the container does not exist'])
 

@@ -40,6 +40,8 @@ attributes:
     support: full
     details:
       - The diff shows the conf file, the container's C(configuration.nix) and the run state before and after.
+      - In check mode the line C(NIXFLEET_SYSTEM) of the conf (the store path of the system a build makes) keeps its old
+        value, or is left out for a new container, because it is known only after the build; the diff of the real run shows it.
   idempotent:
     support: partial
     details:

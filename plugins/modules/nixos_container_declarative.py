@@ -29,6 +29,11 @@ description:
     I(what the container is now); this one writes a definition that takes effect at the next rebuild
     and nothing else, with no run state, no rollback and no destroy. Keeping them apart keeps each
     one's options and results simple."
+  - "Unlike M(nixfleet.containers.nixos_container), options left unset do not keep a value: the file
+    is the whole definition, rendered from this task's options alone, so an option dropped from the
+    task is dropped from C(containers.NAME), and at the next C(nixos-rebuild switch) from the
+    container (its addresses, forwarded ports, O(auto_start), ...). Give the whole definition on
+    every run; C(--check --diff) shows the lines that would go."
   - Declarative containers are part of the host's system, so they follow the host. Every
     C(nixos-rebuild switch), including one run only to update the host, rebuilds them, and restarts
     those with O(auto_start) whenever their system or settings changed. See the collection's

@@ -299,7 +299,7 @@ def main():
             result['diff'] = diff
         return result
 
-    run_module(module, work, partial=lambda: dict(actions=manager.actions))
+    run_module(module, work, partial=manager.failure_details)
 
 
 if __name__ == '__main__':

@@ -42,6 +42,8 @@ attributes:
     details:
       - For each container that would change, the conf file, its C(configuration.nix) and the run state before and after.
       - With O(prune_systems), the shared system profiles removed (would be removed, in check mode).
+      - In check mode the line C(NIXFLEET_SYSTEM) of the conf (the store path of the system a build makes) keeps its old
+        value, or is left out for a new container, because it is known only after the build; the diff of the real run shows it.
   idempotent:
     support: partial
     details:

@@ -474,6 +474,51 @@ def test_an_extra_veth_of_another_container_is_refused_before_any_change(fresh):
     assert host_state(fresh, 'host1') == state
 
 
+def test_a_moved_interface_is_no_macvlan_parent_of_another_container(fresh):
+    """A host interface one container moves in (interfaces) is gone from the host while it runs,
+    so another container's macvlan on it could never start ("Failed to resolve interface"):
+    refused before any change, in one call and against a container already there. Macvlans of
+    several containers on one interface stay allowed."""
+    state = host_state(fresh, 'host1')
+    run = fresh.playbook(bad_play('nixos_containers', [dict(containers=[
+        dict(name='m1', config=NGINX, interfaces=['eth1']), dict(name='m2', config=NGINX, macvlans=['eth1'])])]))
+    result = module_result(run, 'bad0')
+    assert result['failed'] and 'macvlan parent eth1 of container m2 is already the interface eth1 of container m1' \
+        in result['msg'], result
+    assert host_state(fresh, 'host1') == state
+    play_ok(fresh, dict(name='m1', config=NGINX, macvlans=['eth1'], state='present'))
+    play_ok(fresh, dict(name='m2', config=NGINX, macvlans=['eth1'], state='present'))
+    state = host_state(fresh, 'host1')
+    run = fresh.playbook(bad_play('nixos_container', [dict(name='m3', config=NGINX, interfaces=['eth1'])]))
+    result = module_result(run, 'bad0')
+    assert result['failed'] and 'interface eth1 of container m3 is already the macvlan parent eth1 of container m1' \
+        in result['msg'], result
+    assert host_state(fresh, 'host1') == state
+
+
+def test_a_start_that_needs_a_missing_host_link_is_refused_before_any_change(fresh):
+    """nspawn cannot start a container on a bridge, or with a macvlan or a moved interface, the
+    host does not have ("Failed to resolve interface"): refused before the container is created,
+    naming the option. Without a start (state=present) the link may come later. A running
+    container whose moved interface sits in its own namespace still restarts."""
+    state = host_state(fresh, 'host1')
+    cases = [dict(name='l1', config=NGINX, host_bridge='nosuchbr'),
+             dict(name='l2', config=NGINX, macvlans=['nosuchif']),
+             dict(name='l3', config=NGINX, interfaces=['nosuchif']),
+             dict(name='l4', config=NGINX, host_bridge='eth1')]
+    run = fresh.playbook(bad_play('nixos_container', cases))
+    for index, needle in enumerate(('host_bridge: bridge nosuchbr does not exist', 'macvlans: host interface nosuchif',
+                                    'interfaces: host interface nosuchif', 'host_bridge: eth1 is not a bridge')):
+        result = module_result(run, 'bad%d' % index)
+        assert result['failed'] and needle in result['msg'], result
+    assert host_state(fresh, 'host1') == state
+    play_ok(fresh, dict(name='l1', config=NGINX, host_bridge='nosuchbr', state='present'))
+    play_ok(fresh, dict(name='l5', config=NGINX, interfaces=['eth1']))
+    result = play_ok(fresh, dict(name='l5', config=NGINX, interfaces=['eth1'], forward_ports=[dict(host_port=8109)]))
+    assert result['action'] == 'restart', result
+    assert 'eth1' in fresh.exec('host1', 'nixos-container', 'run', 'l5', '--', 'ip', 'link', check=True).stdout
+
+
 def test_an_allocated_pair_stays_out_of_the_subnets_in_use(fresh):
     # The host's bridge holds 10.233.1.0/24 and a bridged container 10.233.2.0/24: the first free
     # pairs by address alone (10.233.1.1/.2, then 10.233.2.1/.2) sit inside them.

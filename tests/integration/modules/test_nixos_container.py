@@ -79,6 +79,8 @@ def test_conf_change_restarts(fresh):
     assert links(fresh)['ve-web']['ifindex'] != ifindex
     # nspawn's own forward: the host's uplink address, port 8080, reaches the guest's :80.
     assert http_from_host(fresh, fresh.address('host1'), port=8080).startswith('web generation 1')
+    # ... but not localhost: nspawn forwards no 127.0.0.0/8 destination (the option's docs say so).
+    assert http_from_host(fresh, '127.0.0.1', port=8080) == ''
 
 
 def test_stop_start_present_absent(fresh):
@@ -197,6 +199,11 @@ BAD_INPUTS = [
     (dict(name='web', config='services.nginx.enable = true'), 'does not parse'),
     (dict(name='web', config=NGINX, flake='x#y'), 'mutually exclusive'),
     (dict(name='web', extra_flags=['--setenv=A=$(id)']), 'extra_flags'),
+    # A new container has no generation to roll back to: refused, not created.
+    (dict(name='new', config=NGINX, rollback=True), 'no generation'),
+    # timeout(1) refuses a negative duration only after the container was created.
+    (dict(name='new', config=NGINX, start_timeout=-5), 'start_timeout'),
+    (dict(name='web', start_timeout=0), 'start_timeout'),
 ]
 
 

@@ -137,6 +137,33 @@ def test_bad_input_and_missing_interface_fail_before_change(netns_lab):
     assert run.rc == 0 and run.result(HOST, 'net')['result']['missing'] is True
 
 
+def test_a_bridge_is_never_made_a_port_of_another_bridge(netns_lab):
+    """The kernel refuses a bridge as a port of a bridge (ELOOP): refused before any change, in
+    check mode too, naming the parameter (the bridge listed in bridges is not created)."""
+    lab = netns_lab
+    lab.exec(HOST, 'ip', '-n', NS, 'link', 'add', 'br-a', 'type', 'bridge', check=True)
+    before = ns_state(lab)
+    args = dict(netns=NS, interface='br-a', bridge='br-b', bridges=[dict(name='br-b')])
+    for check in (True, False):
+        result = module_result(lab.playbook(play(args, check=check, ignore_errors=True)), 'net')
+        assert result['failed'] and 'br-a is itself a bridge' in result['msg'], result
+        assert result['actions'] == [] and not result['changed'], result
+        assert ns_state(lab) == before
+
+
+def test_a_failure_after_a_change_reports_the_change(netns_lab):
+    """A step the kernel refuses after earlier steps ran: the result says changed and names what
+    was done (an IPv6 address on a link with IPv6 disabled fails after the bridge is created)."""
+    lab = netns_lab
+    lab.exec(HOST, 'ip', 'netns', 'exec', NS, 'sysctl', '-qw', 'net.ipv6.conf.ve-t1.disable_ipv6=1', check=True)
+    args = dict(netns=NS, interface='ve-t1', host_addresses=['fd00:9::1/64'], bridges=[dict(name='br-c')])
+    result = module_result(lab.playbook(play(args, ignore_errors=True)), 'net')
+    assert result['failed'], result
+    assert ('br-c', '', 1500, True) in ns_state(lab)['links']
+    assert result['changed'], result
+    assert 'create bridge br-c' in result['msg'], result['msg']
+
+
 TASK = textwrap.dedent('''
         - name: allocate {name}
           nixfleet.containers.nixos_container_network:

@@ -54,3 +54,14 @@ def test_extra_veths_and_moved_interfaces_belong_to_one_container():
     assert conflicts('b', mine, others) == [
         'extra veth veth2 of container b is already the extra veth veth2 of container a',
         'interface eth1 of container b is already the interface eth1 of container c']
+
+
+def test_a_moved_interface_is_no_macvlan_parent_of_another_container():
+    others = {'a': dict(PRIVATE_NETWORK='1', MACVLANS='eth1'),
+              'c': dict(PRIVATE_NETWORK='1', INTERFACES='eth2')}
+    assert conflicts('b', dict(PRIVATE_NETWORK='1', INTERFACES='eth1'), others) == [
+        'interface eth1 of container b is already the macvlan parent eth1 of container a']
+    assert conflicts('b', dict(PRIVATE_NETWORK='1', MACVLANS='eth2 eth1'), others) == [
+        'macvlan parent eth2 of container b is already the interface eth2 of container c']
+    # Macvlans of several containers on one interface are what bridge mode is for.
+    assert conflicts('b', dict(PRIVATE_NETWORK='1', MACVLANS='eth1'), others) == []

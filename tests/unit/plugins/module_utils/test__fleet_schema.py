@@ -209,3 +209,17 @@ def test_extra_veths_and_moved_interfaces_are_claimed_by_one_container_of_a_host
          'host interface eth1 is also used by container a on this host (containers[0])'),
         ('h1', 'c', 'containers[2].interfaces[0]',
          'host interface veth1 is also used by container a on this host (containers[0])')]
+
+
+def test_a_moved_interface_is_no_macvlan_parent_of_another_container_of_a_host():
+    specs = {'h1': [dict(name='a', macvlans=['eth1']),
+                    dict(name='b', macvlans=['eth1']),
+                    dict(name='c', interfaces=['eth1']),
+                    dict(name='d', interfaces=['eth2']),
+                    dict(name='e', macvlans=['eth2'])]}
+    errors = fleet_claim_errors(specs)
+    assert [(e.host, e.container, e.field(), e.message) for e in errors] == [
+        ('h1', 'c', 'containers[2].interfaces[0]',
+         'host interface eth1 is also a macvlan parent of container a on this host (containers[0])'),
+        ('h1', 'e', 'containers[4].macvlans[0]',
+         'macvlan parent eth2 is also used by container d on this host (containers[3])')]
